@@ -1,0 +1,68 @@
+"""Raw array kernels (no autograd), installed as `tinygan.kernels`.
+
+Three implementations share one signature per kernel name:
+
+- `reference` — readable NumPy/CuPy, the teaching version and the oracle for the others;
+- `cpu`       — Numba (`@njit(parallel=True, cache=True)`), for NumPy arrays;
+- `cuda`      — numba.cuda / CuPy kernels, for CuPy arrays.
+
+`get(name, xp)` picks one by the array module and the mode. The mode comes from the
+`TINYGAN_KERNELS` environment variable (`fast`, the default, or `reference`) and can be
+changed at run time with `set_mode` (the benchmarks and the tests do).  A name with no fast
+version falls back to the reference one, so `reference` mode always runs everything.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+
+from . import reference
+
+MODES = ("reference", "fast")
+_FAST_MODULES = {"cpu": "tinygan.kernels.cpu", "cuda": "tinygan.kernels.cuda"}
+_fast: dict[str, dict] = {"cpu": {}, "cuda": {}}
+_loaded: dict[str, bool] = {}
+_mode = os.environ.get("TINYGAN_KERNELS", "fast")
+
+
+def set_mode(mode: str) -> None:
+    """Select `"reference"` or `"fast"` kernels for every later call."""
+    global _mode
+    if mode not in MODES:
+        raise ValueError(f"TINYGAN_KERNELS must be one of {MODES}, got {mode!r}")
+    _mode = mode
+
+
+def get_mode() -> str:
+    if _mode not in MODES:
+        raise ValueError(f"TINYGAN_KERNELS must be one of {MODES}, got {_mode!r}")
+    return _mode
+
+
+def register(name: str, backend: str, fn) -> None:
+    """Register `fn` as the fast `backend` ("cpu" or "cuda") version of kernel `name`."""
+    if not hasattr(reference, name):
+        raise ValueError(f"kernel {name!r} has no reference implementation to be checked against")
+    _fast[backend][name] = fn
+
+
+def _load_fast(backend: str) -> None:
+    if backend not in _loaded:
+        _loaded[backend] = True
+        try:
+            importlib.import_module(_FAST_MODULES[backend])
+        except ImportError:        # the fast module is not written yet, or its compiler is missing
+            pass
+
+
+def get(name: str, xp=np):
+    """The kernel `name` for arrays of module `xp`, honouring the current mode."""
+    if get_mode() == "fast":
+        backend = "cpu" if xp is np else "cuda"
+        _load_fast(backend)
+        fn = _fast[backend].get(name)
+        if fn is not None:
+            return fn
+    return getattr(reference, name)
