@@ -98,3 +98,118 @@ def conv2d_grad_weight(x, gy, kernel_size, stride=(1, 1), padding=(0, 0)):
         raise ValueError(f"conv2d_grad_weight: gy {tuple(gy.shape)} does not match the "
                          f"{tuple(col.shape[4:])} output of x {tuple(x.shape)}")
     return xp.tensordot(gy, col, axes=((0, 2, 3), (0, 4, 5)))  # (OC, C, KH, KW)
+
+
+# ---------------------------------------------------------------------------------------
+# Batch norm (section owned by tinygan/functional/normalization.py)
+#
+# x is (N, C) or (N, C, H, W); channel c's statistics are taken over every other axis, over
+# M = N (or N*H*W) values.  mean, var, inv_std, weight, bias are (C,) arrays; weight and bias
+# are always arrays (the op passes ones/zeros when the layer has no affine part), so that a
+# fast kernel never has to branch on None.
+
+def _bn_axes(x):
+    """The reduction axes of x and the shape that broadcasts a (C,) vector against x."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    return axes, (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def batch_norm_stats(x):
+    """Per-channel mean and biased variance: mean = 1/M sum x,  var = 1/M sum (x - mean)^2.
+
+    Two passes (centre first, then square) rather than E[x^2] - E[x]^2, which loses every
+    digit when |mean| >> std.
+    """
+    axes, shape = _bn_axes(x)
+    mean = x.mean(axis=axes)
+    xc = x - mean.reshape(shape)
+    return mean, (xc * xc).mean(axis=axes)
+
+
+def batch_norm_apply(x, mean, inv_std, weight, bias):
+    """y = (x - mean) * inv_std * weight + bias, as one per-channel affine map x * scale + shift."""
+    _, shape = _bn_axes(x)
+    scale = weight * inv_std
+    shift = bias - mean * scale
+    return x * scale.reshape(shape) + shift.reshape(shape)
+
+
+def batch_norm_backward(x, gy, mean, inv_std, weight):
+    """First-order training-mode backward of batch_norm_apply with batch statistics.
+
+    With xhat = (x - mean) * inv_std and sums over the M values of a channel:
+        gb = sum(gy),   gw = sum(gy * xhat),
+        gx = (weight * inv_std / M) * (M * gy - gb - xhat * gw).
+    Returns (gx, gw, gb).  Only for a backward that is not differentiated again: it takes
+    mean and inv_std as numbers (the op recomputes them from x when create_graph=True).
+    """
+    axes, shape = _bn_axes(x)
+    M = x.size // x.shape[1]
+    xhat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
+    gb = gy.sum(axis=axes)
+    gw = (gy * xhat).sum(axis=axes)
+    gx = (weight * inv_std / M).reshape(shape) * (M * gy - gb.reshape(shape) - xhat * gw.reshape(shape))
+    return gx, gw, gb
+
+
+# ---------------------------------------------------------------------------------------
+# Optimizer updates (section owned by tinygan/optim.py)
+#
+# Each updates p and its state arrays in
+# place, exactly as PyTorch's single-tensor code does, with the same operation order so that
+# float32 results agree to rounding.  g is never modified (it is the user's .grad).
+
+def sgd_update(p, g, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+               first=False):
+    """p <- p - lr * d, where d = g (+ weight_decay * p), or with momentum the buffer
+    b <- momentum * b + (1 - dampening) * d (b = d on the first step), and d = b, or
+    d + momentum * b for Nesterov.  `buf` is None when momentum == 0."""
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    if buf is not None:
+        if first:
+            buf[...] = g
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    p -= lr * g
+
+
+def adam_update(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0):
+    """One Adam step t = `step` (>= 1) on p with moments m, v:
+    m <- m + (1-β1)(g - m),  v <- β2 v + (1-β2) g²,
+    p <- p - lr/(1-β1^t) * m / (sqrt(v)/sqrt(1-β2^t) + eps)."""
+    xp = get_array_module(p)
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    m += (1 - beta1) * (g - m)                  # torch: exp_avg.lerp_(g, 1 - beta1)
+    v *= beta2
+    v += (1 - beta2) * g * g
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+    denom = xp.sqrt(v) / bias_correction2_sqrt + eps
+    p -= (lr / bias_correction1) * m / denom
+
+
+def rmsprop_update(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay=0.0,
+                   momentum=0.0):
+    """s <- α s + (1-α) g²;  denom = sqrt(s - a²) + eps with a <- a + (1-α)(g - a) when
+    centered (grad_avg given), else sqrt(s) + eps;  p <- p - lr * g / denom, or through the
+    momentum buffer b <- momentum * b + g / denom, p <- p - lr * b (when buf is given)."""
+    xp = get_array_module(p)
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    square_avg *= alpha
+    square_avg += (1 - alpha) * g * g
+    if grad_avg is not None:
+        grad_avg += (1 - alpha) * (g - grad_avg)
+        denom = xp.sqrt(square_avg - grad_avg * grad_avg) + eps
+    else:
+        denom = xp.sqrt(square_avg) + eps
+    if buf is not None:
+        buf *= momentum
+        buf += g / denom
+        p -= lr * buf
+    else:
+        p -= lr * g / denom
