@@ -1,0 +1,67 @@
+"""Datasets and the minibatch iterator.
+
+    ds = tinygan.data.load("mnist")                  # Dataset: ds.x (N, 1, 28, 28) in [-1, 1], ds.labels
+    for x, y in tinygan.data.DataLoader(ds, 64, seed=0): ...     # endless, shuffled by seed
+
+Names `load` knows:
+    mnist           IDX files from root, else the cache (downloaded when online), else offline
+                    the 5,000 real digits shipped with tinygan (with a one-line notice)
+    mnist-subset    those shipped digits, never the network
+    fashion-mnist   IDX files from root or the cache (downloaded when online)
+    cifar10         the binary archive cifar-10-binary.tar.gz or its data_batch_*.bin files
+    folder:PATH     every JPG/PNG under PATH, centre-cropped and resized to size×size (default 64)
+    ring8, grid25, swissroll     2-D toy distributions (n points, generated from seed)
+Downloads go to $TINYGAN_DATA (default ~/.cache/tinygan); TINYGAN_OFFLINE=1 forbids them.
+"""
+from __future__ import annotations
+
+import difflib
+
+from .cifar import load_cifar10
+from .dataset import ChecksumError, DataFormatError, DataNotFoundError, Dataset, to_float
+from .download import DownloadError, cache_dir
+from .folder import load_folder
+from .idx import read_idx, write_idx
+from .loader import DataLoader, batches
+from .mnist import load_idx_dataset, load_subset
+from .toys import DEFAULT_N, TOYS
+
+NAMES = ("mnist", "mnist-subset", "fashion-mnist", "cifar10", "folder:PATH", "ring8", "grid25", "swissroll")
+_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
+            "cifar-10": "cifar10", "cifar_10": "cifar10", "mnist_subset": "mnist-subset"}
+
+
+def load(name: str, root: str | None = None, *, split: str = "train", size: int = 64,
+         n: int = DEFAULT_N, seed: int = 0, download: bool = True) -> Dataset:
+    """The dataset called `name` (see the module docstring for the names).
+
+    root      folder holding the dataset's files (`--data-dir`); None: the cache / download
+    split     "train" or "test" (mnist, fashion-mnist, cifar10)
+    size      output side for folder:PATH images
+    n, seed   number of points and generator seed for the 2-D toys
+    download  False: never touch the network
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"load: dataset name must be a str, got {type(name).__name__}")
+    if name.startswith("folder:"):
+        path = name[len("folder:"):]
+        if not path:
+            raise ValueError("load: folder:PATH needs a path, e.g. folder:data/anime-faces")
+        return load_folder(path, size=size)
+    key = _ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key in ("mnist", "fashion-mnist"):
+        return load_idx_dataset(key, root, split=split, download=download)
+    if key == "mnist-subset":
+        return load_subset()
+    if key == "cifar10":
+        return load_cifar10(root, split=split, download=download)
+    if key in TOYS:
+        return TOYS[key](n=n, seed=seed)
+    close = difflib.get_close_matches(key, [k for k in NAMES if k != "folder:PATH"], n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ValueError(f"unknown dataset {name!r}{hint}; known: {', '.join(NAMES)}")
+
+
+__all__ = ["load", "Dataset", "DataLoader", "batches", "NAMES", "DataFormatError", "ChecksumError",
+           "DataNotFoundError", "DownloadError", "cache_dir", "read_idx", "write_idx", "to_float",
+           "load_idx_dataset", "load_subset", "load_cifar10", "load_folder"]
