@@ -28,7 +28,7 @@ def _float64_inputs(inputs):
     out = []
     for x in inputs:
         if isinstance(x, Tensor) and x.dtype.kind == "f":
-            out.append(Tensor(x.data.astype(np.float64, copy=True), requires_grad=x.requires_grad))
+            out.append(Tensor(x.data.astype(np.float64, order="C", copy=True), requires_grad=x.requires_grad))
         else:
             out.append(x)
     return out
