@@ -213,3 +213,31 @@ def rmsprop_update(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay
         p -= lr * buf
     else:
         p -= lr * g / denom
+
+
+# ---------------------------------------------------------------------------------------
+# Leaky ReLU (section owned by tinygan/functional/activation.py)
+#
+# y = x for x > 0, slope * x otherwise.  Both kernels avoid `xp.where`, which costs ~15x more
+# than one `maximum` on these machines (PERF_NOTES.md): the selection is done by arithmetic.
+
+def leaky_relu(x, slope):
+    """y = max(x, slope*x) when slope <= 1 (the larger of the two is x exactly when x > 0);
+    y = min(x, slope*x) when slope > 1 (there slope*x is the larger one for x > 0)."""
+    xp = get_array_module(x)
+    if slope <= 1:
+        return xp.maximum(x, slope * x)
+    return xp.minimum(x, slope * x)
+
+
+def leaky_relu_grad(y, gy, slope):
+    """gx = gy * (1 if y > 0 else slope) — a masked scale, linear in gy.
+
+    `y` is only read for its sign: the output of leaky_relu for slope >= 0 (same sign as x),
+    the input x itself otherwise.  The scale is built as mask * (1 - slope) + slope.
+    """
+    scale = (y > 0).astype(gy.dtype)
+    scale *= gy.dtype.type(1 - slope)
+    scale += gy.dtype.type(slope)
+    scale *= gy
+    return scale

@@ -20,7 +20,7 @@ class GradcheckError(AssertionError):
 
 
 def _as_outputs(out) -> tuple:
-    return out if isinstance(out, tuple) else (out,)
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
 def _float64_inputs(inputs):

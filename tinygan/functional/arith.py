@@ -6,6 +6,8 @@ ends its backward with `sum_to(g, x.shape)`, itself a differentiable op.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function, Tensor, as_tensor
 from ..backend import get_array_module
 from .reduce import sum_to
@@ -184,20 +186,35 @@ class AsType(Function):
 
 # ---------------------------------------------------------------------------------------
 
+def _broadcasting(opname: str, op: Function, *operands) -> Tensor:
+    """Apply `op`; if NumPy refuses to broadcast, say which op and which shapes (checked only
+    on failure, so the common path pays nothing)."""
+    try:
+        return op(*operands)
+    except ValueError:
+        shapes = [t.shape if isinstance(t, Tensor) else np.shape(t) for t in operands]
+        try:
+            np.broadcast_shapes(*shapes)
+        except ValueError:
+            raise ValueError(f"{opname}: shapes {' and '.join(map(str, shapes))} cannot be "
+                             f"broadcast together") from None
+        raise
+
+
 def add(a, b):
-    return Add()(a, b)
+    return _broadcasting("add", Add(), a, b)
 
 
 def sub(a, b):
-    return Sub()(a, b)
+    return _broadcasting("sub", Sub(), a, b)
 
 
 def mul(a, b):
-    return Mul()(a, b)
+    return _broadcasting("mul", Mul(), a, b)
 
 
 def div(a, b):
-    return Div()(a, b)
+    return _broadcasting("div", Div(), a, b)
 
 
 def neg(x):
@@ -237,13 +254,19 @@ clamp = clip
 
 
 def maximum(a, b):
-    return Maximum()(a, b)
+    return _broadcasting("maximum", Maximum(), a, b)
 
 
 def where(cond, a, b):
     cond = cond.data if isinstance(cond, Tensor) else cond
     ref = a if isinstance(a, Tensor) else as_tensor(b)
-    return Where(cond.astype(bool))(as_tensor(a, ref), as_tensor(b, ref))
+    a, b = as_tensor(a, ref), as_tensor(b, ref)
+    try:
+        np.broadcast_shapes(cond.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"where: condition {cond.shape}, a {a.shape} and b {b.shape} cannot be "
+                         f"broadcast together") from None
+    return Where(cond.astype(bool))(a, b)
 
 
 def matmul(a, b):

@@ -1,2 +1,112 @@
-"""(being written)"""
-__all__ = []
+"""linear, dropout, embedding, pad: small ops built from the differentiable ones.
+
+    linear     y = x W^T + b          (W is (out, in), as torch stores it)
+    dropout    y = x * m / (1 - p)    m ~ Bernoulli(1 - p), fixed for the backward
+    embedding  y = W[idx]             the backward scatter-adds rows (GetItemGrad)
+    pad        y = x framed by a constant; the backward crops the frame off again
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function, Tensor, as_tensor
+from ..backend import get_array_module, get_rng
+from .activation import _float_tensor
+from .shape import getitem
+
+__all__ = ["linear", "dropout", "embedding", "pad"]
+
+
+def _same_device(opname, **tensors):
+    mods = {name: get_array_module(t.data) for name, t in tensors.items() if t is not None}
+    if len(set(mods.values())) > 1:
+        where = ", ".join(f"{n} on {'cpu' if m is np else 'cuda'}" for n, m in mods.items())
+        raise ValueError(f"{opname}: all tensors must be on one device ({where})")
+
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias for x of shape (..., in), weight (out, in), bias (out,)."""
+    x = _float_tensor(x, "linear")
+    weight = _float_tensor(weight, "linear", "weight")
+    bias = None if bias is None else _float_tensor(bias, "linear", "bias")
+    _same_device("linear", input=x, weight=weight, bias=bias)
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got "
+                         f"{weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input's last dimension must equal in_features="
+                         f"{weight.shape[1]}; got input {x.shape} and weight {weight.shape}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    if x.ndim == 1:
+        y = (x.reshape(1, -1) @ weight.transpose(0, 1)).reshape(-1)
+    else:
+        y = x @ weight.transpose(0, 1)
+    return y if bias is None else y + bias
+
+
+def dropout(x, p: float = 0.5, training: bool = True):
+    """Zero each element with probability p and scale the survivors by 1/(1-p) (inverted
+    dropout: the expectation is unchanged, so eval mode is the identity)."""
+    x = _float_tensor(x, "dropout")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    xp = get_array_module(x.data)
+    if p == 1.0:
+        return x * xp.zeros(x.shape, dtype=x.dtype)
+    rng = get_rng("cpu" if xp is np else "cuda")
+    keep = (rng.random(x.shape) >= p).astype(x.dtype)
+    keep *= x.dtype.type(1.0 / (1.0 - p))
+    return x * Tensor(keep)
+
+
+def embedding(idx, weight):
+    """weight[idx]: rows of the (num_embeddings, dim) table for integer indices of any shape."""
+    weight = _float_tensor(weight, "embedding", "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
+                         f"{weight.shape}")
+    raw = idx.data if isinstance(idx, Tensor) else idx
+    xp = get_array_module(weight.data)
+    raw = xp.asarray(raw)
+    if raw.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got {raw.dtype} (shape {raw.shape})")
+    if raw.size and (int(raw.min()) < 0 or int(raw.max()) >= weight.shape[0]):
+        raise ValueError(f"embedding: indices must lie in [0, {weight.shape[0]}), got values in "
+                         f"[{int(raw.min())}, {int(raw.max())}]")
+    return getitem(weight, raw.astype(np.int64))
+
+
+class Pad(Function):
+    """Constant padding.  `widths` is NumPy's ((before, after), ...) per axis."""
+
+    def __init__(self, widths, value):
+        self.widths, self.value = widths, value
+
+    def forward(self, x):
+        return get_array_module(x).pad(x, self.widths, mode="constant",
+                                       constant_values=self.value)
+
+    def backward(self, gy):
+        crop = tuple(slice(b, gy.shape[i] - a) for i, (b, a) in enumerate(self.widths))
+        return getitem(gy, crop)
+
+
+def pad(x, pad, mode: str = "constant", value: float = 0.0):
+    """torch.nn.functional.pad, constant mode: `pad` lists (before, after) pairs starting from
+    the LAST dimension, e.g. (1, 1, 2, 2) pads W by 1 and H by 2 on each side."""
+    x = as_tensor(x)
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: pad must hold pairs for at most {x.ndim} dimensions, got {pad} "
+                         f"for input {x.shape}")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative padding (cropping) is not supported, got {pad}")
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    return Pad(tuple(widths), value)(x)
