@@ -1,0 +1,15 @@
+"""Neural-network building blocks with PyTorch's names: `import tinygan.nn as nn`.
+
+    net = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 1))
+    net.state_dict()            # {"0.weight": ndarray, "0.bias": ..., "2.weight": ..., ...}
+"""
+from . import init
+from .layers import (BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding,
+                     Flatten, Identity, LeakyReLU, Linear, ModuleList, ReLU, Sequential, Sigmoid,
+                     Tanh, Unflatten, Upsample)
+from .module import IncompatibleKeys, Module, Parameter
+
+__all__ = ["Module", "Parameter", "IncompatibleKeys", "init", "Sequential", "ModuleList",
+           "Identity", "Linear", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
+           "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample",
+           "Embedding", "Dropout"]
