@@ -10,8 +10,8 @@ from .autograd import (Function, Tensor, enable_grad, grad, is_grad_enabled, no_
                        set_grad_enabled)
 from .backend import available_devices, cuda_available, get_array_module, manual_seed
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .tensor_factories import (arange, full, ones, ones_like, rand, randn, tensor, zeros,
+from .tensor_factories import (arange, full, full_like, ones, ones_like, rand, randn, tensor, zeros,
                                zeros_like)
-from . import functional
+from . import functional, nn, optim
 
 __version__ = "0.1.0"

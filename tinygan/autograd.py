@@ -201,6 +201,9 @@ class Tensor:
     # -- autograd entry points ----------------------------------------------------------------
     def backward(self, grad=None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every reachable leaf's `.grad`."""
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad and has no graph "
+                               "(did you forget requires_grad=True on the leaves?)")
         if grad is None:
             if self.data.size != 1:
                 raise RuntimeError(f"backward(): grad can be implied only for a scalar output, "
@@ -379,6 +382,9 @@ class Function:
                 if y.data.dtype.kind == "f":
                     y.creator, y.generation, y._requires_grad = self, self.generation + 1, True
             self._outputs = tuple(weakref.ref(y) for y in outputs)
+            # Shapes and dtypes outlive the (weakly held) outputs: an output nobody kept still
+            # needs a zero gradient when a sibling output is back-propagated.
+            self._output_meta = tuple((y.shape, y.dtype) for y in outputs)
         return outputs[0] if single else outputs
 
     def forward(self, *arrays):
@@ -414,7 +420,9 @@ def _as_tensors(inputs, opname: str) -> tuple:
             out.append(Tensor(x))
         else:
             xp = backend.get_array_module(ref.data)
-            dtype = ref.dtype if ref.dtype.kind == "f" else backend.DEFAULT_DTYPE
+            integral = ref.dtype.kind in "iu" and isinstance(x, (int, np.integer))
+            # A Python number takes the Tensor's dtype (int tensor * 2 stays integer, as in torch).
+            dtype = ref.dtype if ref.dtype.kind == "f" or integral else backend.DEFAULT_DTYPE
             out.append(Tensor(xp.asarray(x, dtype=dtype)))
     return tuple(out)
 
@@ -519,9 +527,14 @@ def run_backward(outputs, grad_outputs, inputs=None, create_graph=False, allow_u
             for key, t in keep.items():
                 if t.creator is None and t.requires_grad:
                     g = grads[key]
-                    if not create_graph:
-                        g = Tensor(g.data)
-                    t.grad = g if t.grad is None else t.grad + g
+                    if t.grad is not None:
+                        t.grad = t.grad + g
+                    elif create_graph:
+                        t.grad = g
+                    else:
+                        # A buffer of its own: g may be a read-only broadcast view, the array
+                        # the caller passed to backward(), or shared with another leaf (a + b).
+                        t.grad = Tensor(g.data.copy())
             return None
 
     results = []
@@ -566,8 +579,8 @@ def _input_needed(x: Tensor, wanted, relevant) -> bool:
 
 
 def _zeros_like_output(f: Function, i: int) -> Tensor:
-    y = f.output(i)
-    return Tensor(backend.get_array_module(y.data).zeros_like(y.data))
+    shape, dtype = f._output_meta[i]
+    return Tensor(backend.get_array_module(f.inputs[0].data).zeros(shape, dtype=dtype))
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,

@@ -75,3 +75,9 @@ def rand(*shape, dtype=None, device="cpu", requires_grad=False) -> Tensor:
 def arange(*args, dtype=None, device="cpu") -> Tensor:
     xp = backend.xp_for(device)
     return Tensor(xp.arange(*args, dtype=None if dtype is None else backend.resolve_dtype(dtype)))
+
+
+def full_like(t: Tensor, value: float) -> Tensor:
+    """A constant tensor of t's shape, dtype and device (no grad)."""
+    xp = backend.get_array_module(t.data)
+    return Tensor(xp.full(t.shape, value, dtype=t.dtype))
