@@ -1,0 +1,171 @@
+"""The `tinygan` command: train, sample, eval, variants, bench, gradcheck.
+
+Every user error (unknown variant or dataset, bad option, corrupt checkpoint, no GPU) ends in
+one line on stderr and exit status 2; nothing in the output directory is overwritten.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _parse_value(text: str):
+    """`--set lr=1e-4` values: JSON when it parses (numbers, bools, lists), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _options(pairs) -> dict:
+    opts = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+        k, v = pair.split("=", 1)
+        opts[k.strip()] = _parse_value(v.strip())
+    return opts
+
+
+def cmd_train(args) -> int:
+    from .train import train
+    summary = train(args.variant, data=args.data, steps=args.steps, batch_size=args.batch_size,
+                    seed=args.seed, device=args.device, out=args.out, resume=args.resume,
+                    sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+                    data_dir=args.data_dir, options=_options(args.set),
+                    progress=not args.quiet)
+    print(json.dumps(summary))
+    if summary["interrupted"]:
+        print(f"interrupted: checkpoint saved at step {summary['steps']}; continue with "
+              f"`tinygan train {args.variant} --out {summary['out']} --resume`", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+
+    from . import backend, viz
+    from .train import build_from_checkpoint
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1, got {args.n}")
+    if not args.out.endswith((".png", ".npz")):
+        raise ValueError(f"--out must end with .png or .npz, got {args.out!r}")
+    backend.manual_seed(args.seed)
+    variant, meta, _ = build_from_checkpoint(args.checkpoint, device=args.device)
+    samples = variant.sample(args.n)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    if args.out.endswith(".npz"):
+        tmp = args.out + ".tmp.npz"
+        np.savez(tmp, samples=samples.astype(np.float32))
+        os.replace(tmp, args.out)
+    elif variant.is_toy:
+        viz.scatter_2d(samples, args.out)
+    else:
+        viz.save_image_grid(samples, args.out)
+    print(f"wrote {args.n} samples of {meta['variant']} to {args.out}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .metrics import evaluate_checkpoint
+    print(json.dumps(evaluate_checkpoint(args.checkpoint, n=args.n, seed=args.seed,
+                                         device=args.device), indent=1))
+    return 0
+
+
+def cmd_variants(args) -> int:
+    from .gans import VARIANTS
+    rows = [(name, cls.paper, cls.summary) for name, cls in sorted(VARIANTS.items())]
+    w = max(len(r[0]) for r in rows)
+    for name, paper, summary in rows:
+        print(f"{name:<{w}}  {paper}\n{'':<{w}}  {summary}")
+        if args.verbose:
+            print(f"{'':<{w}}  defaults: {json.dumps(VARIANTS[name].defaults)}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import runpy
+    sys.argv = ["bench"] + args.rest
+    runpy.run_module("bench", run_name="__main__")
+    return 0
+
+
+def cmd_gradcheck(args) -> int:
+    from .selfcheck import run_gradchecks
+    ok = run_gradchecks(verbose=True)
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tinygan", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a GAN variant")
+    t.add_argument("variant", help="a name from `tinygan variants`")
+    t.add_argument("--data", default=None, help="mnist (default), fashion-mnist, cifar10, "
+                   "folder:PATH, ring8, grid25, swissroll")
+    t.add_argument("--data-dir", default=None, help="where the dataset files are")
+    t.add_argument("--steps", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    t.add_argument("--out", default=None, help="run directory (default runs/VARIANT)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--sample-every", type=int, default=None)
+    t.add_argument("--checkpoint-every", type=int, default=None)
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a variant default (see `tinygan variants -v`)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("sample", help="draw samples from a checkpoint")
+    s.add_argument("checkpoint", help="a run directory or its checkpoints/last.npz")
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npz (raw samples)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    s.set_defaults(fn=cmd_sample)
+
+    e = sub.add_parser("eval", help="quality metrics of a checkpoint, as JSON")
+    e.add_argument("checkpoint")
+    e.add_argument("--n", type=int, default=2000)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    e.set_defaults(fn=cmd_eval)
+
+    v = sub.add_parser("variants", help="list the GAN variants, their papers and defaults")
+    v.add_argument("-v", "--verbose", action="store_true")
+    v.set_defaults(fn=cmd_variants)
+
+    b = sub.add_parser("bench", help="run the benchmarks (python -m bench)")
+    b.add_argument("rest", nargs=argparse.REMAINDER)
+    b.set_defaults(fn=cmd_bench)
+
+    g = sub.add_parser("gradcheck", help="finite-difference check of every op, 1st and 2nd order")
+    g.set_defaults(fn=cmd_gradcheck)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from .checkpoint import CheckpointError
+    from .train import RunExists, TrainingDiverged
+    try:
+        return args.fn(args)
+    except (ValueError, TypeError, FileNotFoundError, CheckpointError, RunExists,
+            RuntimeError) as e:
+        if isinstance(e, TrainingDiverged):
+            print(f"tinygan: training diverged: {e}", file=sys.stderr)
+            return 3
+        if os.environ.get("TINYGAN_DEBUG"):
+            raise
+        print(f"tinygan {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""What every GAN variant shares: config, nets/optimizers bookkeeping, latent noise, sampling.
+
+A variant subclass reads like its paper's algorithm box:
+
+    @register
+    class MyGAN(Variant):
+        name, paper = "mygan", "Someone et al. 2016"
+        defaults = dict(z_dim=100, lr=2e-4, ...)
+
+        def build(self):              # the nets and their optimizers
+            self.G, self.D = ...
+            self.opt_G, self.opt_D = ...
+
+        def train_step(self, x, y=None) -> dict[str, float]:
+            ...                       # the losses and one update of each player
+
+Every `Module` and `Optimizer` attribute is found by the base class, so checkpoints, device
+moves and train/eval switches need no code in the variant.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor, no_grad
+from ..nn import Module
+from ..optim import Optimizer
+
+
+class Variant:
+    name: str = ""
+    paper: str = ""
+    summary: str = ""
+    defaults: dict = {}
+    data_kinds: tuple = ("image", "toy")   # what data it can train on
+    needs_labels: bool = False
+
+    def __init__(self, data_shape: tuple, num_classes: int | None = None,
+                 config: dict | None = None, device: str = "cpu"):
+        self.data_shape = tuple(data_shape)
+        self.num_classes = num_classes
+        self.device = backend.check_device(device)
+        self.config = dict(self.defaults)
+        for k, v in (config or {}).items():
+            if k not in self.config:
+                raise ValueError(f"{self.name}: unknown option {k!r}; known: {', '.join(sorted(self.config))}")
+            self.config[k] = v
+        if self.needs_labels and not num_classes:
+            raise ValueError(f"{self.name} is class-conditional and needs a labelled dataset")
+        self.is_toy = len(self.data_shape) == 1
+        if self.is_toy and "toy" not in self.data_kinds:
+            raise ValueError(f"{self.name} trains on image data only, got samples of shape {self.data_shape}")
+        self.build()
+        for m in self.nets().values():
+            m.to(self.device)
+        self.steps_done = 0
+
+    # -- to be written by each variant -------------------------------------------------------
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def train_step(self, x: Tensor, y: Tensor | None = None) -> dict:
+        raise NotImplementedError
+
+    def generate(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Samples for latent batch `z` (and labels `y` for conditional variants)."""
+        out = self.G(z, y) if self.needs_labels else self.G(z)
+        return self.from_net(out)
+
+    # -- the standard nets, shared by most variants ---------------------------------------------
+    def make_nets(self, arch: str = "dcgan", d_batch_norm: bool = True, g_extra: int = 0,
+                  d_extra: int = 0, toy_hidden: int = 128):
+        """(G, D) for this data.  Toys: ReLU MLPs.  Images: `arch` "mlp" (the Keras MNIST
+        nets) or "dcgan" (the all-conv nets, data padded to a power of two).  `g_extra` widens
+        G's input and `d_extra` D's input (features for MLPs, channels for conv nets) — room
+        for the label or code of conditional variants."""
+        from .nets import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
+                           dcgan_init_, flat_size, padded_size)
+        c, g_in = self.config, self.z_dim + g_extra
+        self.pad_to = None
+        if self.is_toy:
+            return (MLPGenerator(self.z_dim, self.data_shape, hidden=(toy_hidden,) * 2,
+                                 batch_norm=False, slope=0, out_tanh=False, in_dim=g_in),
+                    MLPDiscriminator(self.data_shape, hidden=(toy_hidden,) * 2, slope=0,
+                                     in_dim=flat_size(self.data_shape) + d_extra))
+        if arch == "mlp":
+            return (MLPGenerator(self.z_dim, self.data_shape, in_dim=g_in),
+                    MLPDiscriminator(self.data_shape, in_dim=flat_size(self.data_shape) + d_extra))
+        if arch != "dcgan":
+            raise ValueError(f"{self.name}: unknown architecture {arch!r} (mlp or dcgan)")
+        self.pad_to = padded_size(max(self.data_shape[1:]))
+        C = self.data_shape[0]
+        G = DCGANGenerator(self.z_dim, C, self.pad_to, c.get("ngf", 64), in_dim=g_in)
+        D = DCGANDiscriminator(C, self.pad_to, c.get("ndf", 64), batch_norm=d_batch_norm,
+                               in_channels=C + d_extra)
+        return dcgan_init_(G), dcgan_init_(D)
+
+    def to_net(self, x: Tensor) -> Tensor:
+        """Real data as the nets see it (28×28 digits padded to 32×32 for the conv nets)."""
+        from .nets import pad_images
+        return x if getattr(self, "pad_to", None) is None else pad_images(x, self.pad_to)
+
+    def from_net(self, x: Tensor) -> Tensor:
+        from .nets import crop_images
+        return x if getattr(self, "pad_to", None) is None else crop_images(x, *self.data_shape[1:])
+
+    # -- shared machinery ----------------------------------------------------------------------
+    @property
+    def z_dim(self) -> int:
+        return int(self.config["z_dim"])
+
+    def sample_z(self, n: int) -> Tensor:
+        """Latent noise z ~ N(0, I) from the library's seeded generator."""
+        from ..tensor_factories import randn
+        return randn(n, self.z_dim, device=self.device)
+
+    def fixed_noise(self, n: int, seed: int = 1234) -> Tensor:
+        """A latent batch that never changes during a run (for comparable sample grids)."""
+        z = np.random.default_rng(seed).standard_normal((n, self.z_dim)).astype(np.float32)
+        return Tensor(backend.to_device(z, self.device))
+
+    def fixed_labels(self, n: int) -> Tensor | None:
+        if not self.num_classes:
+            return None
+        return Tensor(backend.to_device(np.arange(n) % self.num_classes, self.device))
+
+    def sample(self, n: int, z: Tensor | None = None, y: Tensor | None = None) -> np.ndarray:
+        """n samples as a host array in [-1, 1], nets in eval mode, no graph recorded."""
+        z = self.sample_z(n) if z is None else z
+        if y is None and self.needs_labels:
+            y = self.fixed_labels(n)
+        modes = {k: m.training for k, m in self.nets().items()}
+        self.eval()
+        try:
+            with no_grad():
+                x = self.generate(z, y)
+        finally:
+            for k, m in self.nets().items():
+                m.train(modes[k])
+        return backend.as_numpy(x.data)
+
+    def nets(self) -> dict:
+        return {k: v for k, v in vars(self).items() if isinstance(v, Module)}
+
+    def optimizers(self) -> dict:
+        return {k: v for k, v in vars(self).items() if isinstance(v, Optimizer)}
+
+    def train(self, mode: bool = True):
+        for m in self.nets().values():
+            m.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def parameter_counts(self) -> dict:
+        return {k: int(sum(p.numel() for p in m.parameters())) for k, m in self.nets().items()}
+
+    def state_dict(self) -> dict:
+        return {"nets": {k: m.state_dict() for k, m in self.nets().items()},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
+                "steps_done": self.steps_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        nets, opts = self.nets(), self.optimizers()
+        if set(state["nets"]) != set(nets):
+            raise ValueError(f"{self.name}: checkpoint holds nets {sorted(state['nets'])}, "
+                             f"this variant has {sorted(nets)}")
+        for k, m in nets.items():
+            m.load_state_dict(state["nets"][k])
+        for k, o in opts.items():
+            o.load_state_dict(state["optimizers"][k])
+        self.steps_done = int(state.get("steps_done", 0))
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{k}: {v:,} params" for k, v in self.parameter_counts().items())
+        return f"{self.name} ({self.paper}) — {counts}"

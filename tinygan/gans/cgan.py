@@ -1,0 +1,86 @@
+"""`cgan` — Mirza & Osindero 2014, Conditional Generative Adversarial Nets.
+
+Both players see the class label y as a one-hot vector: G(z, y) and D(x, y).  D must now
+reject a real-looking digit with the wrong label, so G has to draw the digit it is asked for.
+The label is concatenated to z for G and to the flattened image for D (MLP nets, as in the
+paper) or, with `arch="dcgan"`, to G's 1×1 input and as 10 constant feature maps to D's input.
+"""
+from __future__ import annotations
+
+from .. import functional as F
+from .. import nn, optim
+from ..autograd import Tensor
+from ..backend import get_array_module
+from . import losses
+from .base import Variant
+from .registry import register
+
+
+def one_hot(y: Tensor, num_classes: int, dtype) -> Tensor:
+    xp = get_array_module(y.data)
+    return Tensor(xp.eye(num_classes, dtype=dtype)[y.data.astype(int)])
+
+
+class ConditionalGenerator(nn.Module):
+    def __init__(self, net: nn.Module, num_classes: int):
+        super().__init__()
+        self.net, self.num_classes = net, num_classes
+
+    def forward(self, z, y):
+        return self.net(F.cat([z, one_hot(y, self.num_classes, z.dtype)], dim=1))
+
+
+class ConditionalDiscriminator(nn.Module):
+    def __init__(self, net: nn.Module, num_classes: int, conv: bool):
+        super().__init__()
+        self.net, self.num_classes, self.conv = net, num_classes, conv
+
+    def forward(self, x, y):
+        h = one_hot(y, self.num_classes, x.dtype)
+        if self.conv:     # the label as constant feature maps beside the image channels
+            h = h.reshape(x.shape[0], -1, 1, 1).expand(x.shape[0], self.num_classes, *x.shape[2:])
+            return self.net(F.cat([x, h], dim=1))
+        return self.net(F.cat([F.flatten(x, 1), h], dim=1))
+
+
+@register
+class CGAN(Variant):
+    name = "cgan"
+    paper = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets"
+    summary = "G(z, y) and D(x, y) with one-hot labels, BCE, Adam(2e-4, 0.5)"
+    data_kinds = ("image",)
+    needs_labels = True
+    defaults = dict(z_dim=100, arch="mlp", ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999,
+                    label_smoothing=1.0)
+
+    def build(self):
+        c, k = self.config, self.num_classes
+        G, D = self.make_nets(c["arch"], g_extra=k, d_extra=k)
+        self.G = ConditionalGenerator(G, k)
+        self.D = ConditionalDiscriminator(D, k, conv=c["arch"] == "dcgan")
+        betas = (c["beta1"], c["beta2"])
+        self.opt_G = optim.Adam(self.G.parameters(), lr=c["lr"], betas=betas)
+        self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)
+
+    def random_labels(self, n: int) -> Tensor:
+        from ..backend import get_rng
+        return Tensor(get_rng(self.device).integers(0, self.num_classes, n))
+
+    def train_step(self, x, y=None):
+        if y is None:
+            raise ValueError("cgan.train_step needs the labels y of the real batch")
+        n, x = x.shape[0], self.to_net(x)
+        # 1. D: (real x, its label) → 1, (G(z, y'), y') → 0.
+        y_fake = self.random_labels(n)
+        fake = self.G(self.sample_z(n), y_fake).detach()
+        loss_D = losses.d_loss_gan(self.D(x, y), self.D(fake, y_fake), self.config["label_smoothing"])
+        self.opt_D.zero_grad()
+        loss_D.backward()
+        self.opt_D.step()
+        # 2. G: draw the asked-for class well enough to pass the updated D.
+        y_fake = self.random_labels(n)
+        loss_G = losses.g_loss_nonsaturating(self.D(self.G(self.sample_z(n), y_fake), y_fake))
+        self.opt_G.zero_grad()
+        loss_G.backward()
+        self.opt_G.step()
+        return {"loss_D": loss_D.item(), "loss_G": loss_G.item()}

@@ -1,0 +1,58 @@
+"""The adversarial losses, each one line of its paper.
+
+Logits everywhere (never sigmoid-then-log): `softplus` form of the cross-entropy is exact
+where sigmoid saturates.
+"""
+from __future__ import annotations
+
+from .. import functional as F
+from ..autograd import Tensor, grad
+from ..tensor_factories import full_like, rand
+
+
+def _target(logits: Tensor, value: float) -> Tensor:
+    return full_like(logits, value)
+
+
+def d_loss_gan(real_logits: Tensor, fake_logits: Tensor, real_label: float = 1.0) -> Tensor:
+    """max_D  log D(x) + log(1 - D(G(z))).  `real_label=0.9` is one-sided label smoothing."""
+    return (F.binary_cross_entropy_with_logits(real_logits, _target(real_logits, real_label))
+            + F.binary_cross_entropy_with_logits(fake_logits, _target(fake_logits, 0.0)))
+
+
+def g_loss_nonsaturating(fake_logits: Tensor) -> Tensor:
+    """max_G  log D(G(z))  (Goodfellow et al.'s non-saturating alternative to min log(1 - D))."""
+    return F.binary_cross_entropy_with_logits(fake_logits, _target(fake_logits, 1.0))
+
+
+def d_loss_wasserstein(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """min_D  E[D(G(z))] - E[D(x)]  — the negated Kantorovich-Rubinstein estimate."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def g_loss_wasserstein(fake_scores: Tensor) -> Tensor:
+    return -fake_scores.mean()
+
+
+def d_loss_least_squares(real_out: Tensor, fake_out: Tensor) -> Tensor:
+    """LSGAN (Mao et al. 2017), a-b-c = 0-1-1:  ½E[(D(x)-1)²] + ½E[D(G(z))²]."""
+    return 0.5 * ((real_out - 1.0) ** 2).mean() + 0.5 * (fake_out ** 2).mean()
+
+
+def g_loss_least_squares(fake_out: Tensor) -> Tensor:
+    return 0.5 * ((fake_out - 1.0) ** 2).mean()
+
+
+def gradient_penalty(D, real: Tensor, fake: Tensor, weight: float = 10.0) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017):  λ E[(‖∇x̂ D(x̂)‖₂ - 1)²],  x̂ = εx + (1-ε)G(z), ε ~ U[0,1].
+
+    ∇x̂ D is taken with create_graph=True, so the penalty's own gradient flows back through
+    the critic's backward pass into its weights (a second derivative).
+    """
+    n = real.shape[0]
+    eps = rand(n, *([1] * (real.ndim - 1)), dtype=real.dtype, device=real.device)
+    x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).detach().requires_grad_()
+    scores = D(x_hat)
+    g, = grad(scores.sum(), x_hat, create_graph=True)
+    norms = ((g.reshape(n, -1) ** 2).sum(dim=1) + 1e-12).sqrt()
+    return weight * ((norms - 1.0) ** 2).mean()

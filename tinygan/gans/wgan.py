@@ -1,0 +1,96 @@
+"""`wgan` and `wgan_gp` — Wasserstein GANs.
+
+WGAN (Arjovsky, Chintala & Bottou 2017, Algorithm 1):
+    for each batch:  critic ascends  E[f(x)] - E[f(G(z))],  then clip its weights to [-c, c];
+    every n_critic batches:  G descends  -E[f(G(z))].
+    RMSprop(5e-5), c = 0.01, n_critic = 5.  (The paper's 100 critic iterations during the
+    first 25 generator iterations are left out.)
+
+WGAN-GP (Gulrajani et al. 2017, Algorithm 1): the clipping is replaced by the penalty
+    λ E[(‖∇x̂ f(x̂)‖ - 1)²] on random interpolates x̂ — a gradient of a gradient, which tinygan
+    gets from create_graph=True.  λ = 10, Adam(1e-4, β = (0, 0.9)), n_critic = 5, and no batch
+    norm in the critic (the penalty is per sample; BN would couple the samples).
+
+One `train_step` = one critic update on one batch; G moves on every n_critic-th step.
+"""
+from __future__ import annotations
+
+from .. import optim
+from ..autograd import no_grad
+from . import losses
+from .base import Variant
+from .registry import register
+
+
+class _Wasserstein(Variant):
+    def generator_step(self, n):
+        loss_G = losses.g_loss_wasserstein(self.D(self.G(self.sample_z(n))))
+        self.opt_G.zero_grad()
+        loss_G.backward()
+        self.opt_G.step()
+        return loss_G.item()
+
+    def is_generator_turn(self) -> bool:
+        return (self.steps_done + 1) % int(self.config["n_critic"]) == 0
+
+
+@register
+class WGAN(_Wasserstein):
+    name = "wgan"
+    paper = "Arjovsky et al. 2017, Wasserstein GAN"
+    summary = "critic (no sigmoid) with weight clipping ±0.01, RMSprop 5e-5, n_critic 5"
+    defaults = dict(z_dim=100, arch="dcgan", ngf=64, ndf=64, lr=5e-5, clip=0.01, n_critic=5,
+                    toy_hidden=128)
+
+    def build(self):
+        c = self.config
+        self.G, self.D = self.make_nets(c["arch"], toy_hidden=c["toy_hidden"])
+        self.opt_G = optim.RMSprop(self.G.parameters(), lr=c["lr"])
+        self.opt_D = optim.RMSprop(self.D.parameters(), lr=c["lr"])
+
+    def train_step(self, x, y=None):
+        n, x = x.shape[0], self.to_net(x)
+        fake = self.G(self.sample_z(n)).detach()
+        loss_D = losses.d_loss_wasserstein(self.D(x), self.D(fake))
+        self.opt_D.zero_grad()
+        loss_D.backward()
+        self.opt_D.step()
+        with no_grad():               # Lipschitz constraint, crudely: a box on every weight
+            c = self.config["clip"]
+            for p in self.D.parameters():
+                p.data.clip(-c, c, out=p.data)
+        out = {"loss_D": loss_D.item(), "wasserstein": -loss_D.item()}
+        if self.is_generator_turn():
+            out["loss_G"] = self.generator_step(n)
+        return out
+
+
+@register
+class WGANGP(_Wasserstein):
+    name = "wgan_gp"
+    paper = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs"
+    summary = "critic without BN, gradient penalty λ=10, Adam 1e-4 (0, 0.9), n_critic 5"
+    defaults = dict(z_dim=100, arch="dcgan", ngf=64, ndf=64, lr=1e-4, beta1=0.0, beta2=0.9,
+                    gp_weight=10.0, n_critic=5, toy_hidden=256)
+
+    def build(self):
+        c = self.config
+        self.G, self.D = self.make_nets(c["arch"], d_batch_norm=False, toy_hidden=c["toy_hidden"])
+        betas = (c["beta1"], c["beta2"])
+        self.opt_G = optim.Adam(self.G.parameters(), lr=c["lr"], betas=betas)
+        self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)
+
+    def train_step(self, x, y=None):
+        n, x = x.shape[0], self.to_net(x)
+        fake = self.G(self.sample_z(n)).detach()
+        wasserstein_loss = losses.d_loss_wasserstein(self.D(x), self.D(fake))
+        penalty = losses.gradient_penalty(self.D, x, fake, self.config["gp_weight"])
+        loss_D = wasserstein_loss + penalty
+        self.opt_D.zero_grad()
+        loss_D.backward()
+        self.opt_D.step()
+        out = {"loss_D": loss_D.item(), "wasserstein": -wasserstein_loss.item(),
+               "gp": penalty.item()}
+        if self.is_generator_turn():
+            out["loss_G"] = self.generator_step(n)
+        return out

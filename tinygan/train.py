@@ -1,0 +1,210 @@
+"""One generic training loop for every variant.
+
+    run = train("dcgan", data="mnist", steps=2000, out="runs/dcgan")
+
+writes into `out`:
+    checkpoints/last.npz + last.json   the whole state (nets, optimizers, RNG, data order, step)
+    samples/step_NNNNNN.png           a grid from a fixed noise batch (a scatter for 2-D toys)
+    log.jsonl                         one JSON line of losses per step
+    loss.png                          the loss curves
+
+Nothing is lost when a run stops early: Ctrl-C finishes the current step, saves a checkpoint
+and exits; a NaN/inf loss stops the run with a clear message and leaves the last good
+checkpoint in place; `resume=True` continues bit-for-bit where the checkpoint left off.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+
+import numpy as np
+
+from . import backend, checkpoint, data as datasets, viz
+from .autograd import Tensor
+from .gans import get as get_variant
+
+DEFAULT_STEPS = {"toy": 3000, "image": 2000}
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite."""
+
+
+class RunExists(RuntimeError):
+    """The output directory already holds a run and resume was not asked for."""
+
+
+def _paths(out: str) -> dict:
+    return {"ckpt": os.path.join(out, "checkpoints", "last.npz"),
+            "samples": os.path.join(out, "samples"),
+            "log": os.path.join(out, "log.jsonl"),
+            "plot": os.path.join(out, "loss.png")}
+
+
+def _read_log(path: str, upto: int | None = None) -> list[dict]:
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    row = json.loads(line)
+                    if upto is None or row["step"] <= upto:
+                        rows.append(row)
+    return rows
+
+
+def plot_log(log_path: str, plot_path: str, title: str = "") -> str:
+    rows = _read_log(log_path)
+    series: dict[str, list] = {}
+    for r in rows:
+        for k, v in r.items():
+            if k.startswith("loss") or k in ("wasserstein", "gp"):
+                series.setdefault(k, []).append((r["step"], v))
+    # Smooth for readability: the raw per-step losses of a GAN are mostly noise.
+    smooth = {}
+    for k, pts in series.items():
+        w = max(1, len(pts) // 100)
+        xs = [p[0] for p in pts]
+        ys = np.convolve([p[1] for p in pts], np.ones(w) / w, mode="valid") if len(pts) >= w else []
+        smooth[k] = list(zip(xs[w - 1:], ys))
+    return viz.plot_curves(smooth, plot_path, title=title)
+
+
+def save_samples(variant, path: str, dataset=None, n: int = 64) -> str:
+    z = variant.fixed_noise(n)
+    samples = variant.sample(n, z=z, y=variant.fixed_labels(n))
+    if variant.is_toy:
+        return viz.scatter_2d(samples if n >= 500 else variant.sample(1000), path,
+                              reference=None if dataset is None else dataset.x[:2000],
+                              centers=getattr(dataset, "mode_centers", None))
+    return viz.save_image_grid(samples, path, nrow=10 if variant.num_classes else None)
+
+
+def build_from_checkpoint(path: str, device: str = "cpu"):
+    """(variant, meta) rebuilt from a checkpoint file or run directory."""
+    state, meta = checkpoint.load(path)
+    if "variant" not in meta:
+        raise checkpoint.CheckpointError(f"{path} is not a tinygan training checkpoint")
+    cls = get_variant(meta["variant"])
+    variant = cls(tuple(meta["data_shape"]), num_classes=meta.get("num_classes"),
+                  config=meta.get("config"), device=device)
+    try:
+        variant.load_state_dict(state["variant"])
+    except (KeyError, ValueError) as e:
+        raise checkpoint.CheckpointError(f"{path} does not fit variant {meta['variant']}: {e}") from None
+    return variant, meta, state
+
+
+def train(variant: str = "dcgan", data: str | None = None, steps: int | None = None,
+          batch_size: int = 64, seed: int = 0, device: str = "cpu", out: str | None = None,
+          resume: bool = False, sample_every: int | None = None,
+          checkpoint_every: int | None = None, data_dir: str | None = None,
+          options: dict | None = None, progress: bool = True) -> dict:
+    """Train `variant` on `data`; returns a summary dict (steps, seconds, last losses, out)."""
+    cls = get_variant(variant)
+    backend.check_device(device)
+    if device == "cuda" and not backend.cuda_available():
+        raise RuntimeError("--device cuda: no working CUDA device (CuPy missing, or no GPU/driver)")
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    out = out or os.path.join("runs", variant)
+    paths = _paths(out)
+    if os.path.exists(paths["ckpt"]) and not resume:
+        raise RunExists(f"{out} already holds a run (checkpoints/last.npz); pass --resume to "
+                        f"continue it or --out to start a new one elsewhere")
+    if resume and not os.path.exists(paths["ckpt"]):
+        raise FileNotFoundError(f"--resume: no checkpoint at {paths['ckpt']}")
+
+    if resume:
+        _, meta = checkpoint.load(paths["ckpt"])
+        data = meta["data"] if data is None else data
+        if data != meta["data"] or variant != meta["variant"]:
+            raise ValueError(f"--resume: {out} holds a {meta['variant']} run on {meta['data']}, "
+                             f"not {variant} on {data}")
+        seed, batch_size, options = meta["seed"], meta["batch_size"], meta.get("config")
+    dataset = datasets.load(data or "mnist", root=data_dir)
+    kind = dataset.kind
+    steps = steps or DEFAULT_STEPS[kind]
+    sample_every = sample_every or max(1, steps // 10)
+    checkpoint_every = checkpoint_every or max(1, min(steps // 4, 1000))
+
+    backend.manual_seed(seed)
+    model = cls(dataset.shape[1:], num_classes=dataset.num_classes if cls.needs_labels else None,
+                config=options, device=device)
+    loader = datasets.DataLoader(dataset, batch_size=batch_size, seed=seed)
+    start = 0
+    if resume:
+        state, meta = checkpoint.load(paths["ckpt"])
+        model.load_state_dict(state["variant"])
+        backend.set_rng_state(state["rng"])
+        loader.load_state_dict(state["loader"])
+        start = int(state["step"])
+        rows = _read_log(paths["log"], upto=start)    # drop lines logged after the checkpoint
+        with open(paths["log"], "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    elif os.path.exists(paths["log"]):
+        os.remove(paths["log"])
+
+    meta = {"variant": variant, "data": dataset.name, "data_shape": list(dataset.shape[1:]),
+            "num_classes": dataset.num_classes if cls.needs_labels else None,
+            "config": model.config, "seed": seed, "batch_size": batch_size, "steps": steps}
+
+    def save_checkpoint(step):
+        checkpoint.save(paths["ckpt"], {"variant": model.state_dict(), "rng": backend.rng_state(),
+                                        "loader": loader.state_dict(), "step": step},
+                        dict(meta, step=step, saved=time.strftime("%Y-%m-%d %H:%M:%S")))
+
+    stop = {"flag": False}
+
+    def on_sigint(signum, frame):           # finish the step in flight, then save and leave
+        stop["flag"] = True
+
+    old_handler = None
+    try:
+        old_handler = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:                       # not the main thread: no Ctrl-C handling
+        pass
+
+    from tqdm import tqdm
+    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress,
+               desc=f"{variant}", dynamic_ncols=True)
+    last, t0, interrupted = {}, time.time(), False
+    os.makedirs(paths["samples"], exist_ok=True)
+    try:
+        with open(paths["log"], "a") as log:
+            for step in bar:
+                x, y = next(loader)
+                xt = Tensor(backend.to_device(x, device))
+                yt = None if y is None else Tensor(backend.to_device(y, device))
+                losses = model.train_step(xt, yt)
+                bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+                if bad:
+                    raise TrainingDiverged(
+                        f"{variant}: loss {', '.join(f'{k}={v}' for k, v in bad.items())} at step "
+                        f"{step + 1}; the last good checkpoint is kept in {paths['ckpt']}")
+                model.steps_done += 1
+                last.update(losses)
+                log.write(json.dumps({"step": step + 1, **losses}) + "\n")
+                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
+                done = step + 1
+                if done % sample_every == 0 or done == steps:
+                    log.flush()
+                    save_samples(model, os.path.join(paths["samples"], f"step_{done:06d}.png"), dataset)
+                    plot_log(paths["log"], paths["plot"], title=f"{variant} on {dataset.name}")
+                if done % checkpoint_every == 0 or done == steps:
+                    save_checkpoint(done)
+                if stop["flag"]:
+                    save_checkpoint(done)
+                    interrupted = True
+                    break
+    finally:
+        bar.close()
+        if old_handler is not None:
+            signal.signal(signal.SIGINT, old_handler)
+    return {"variant": variant, "data": dataset.name, "out": out, "steps": model.steps_done,
+            "seconds": round(time.time() - t0, 2), "last": last, "interrupted": interrupted,
+            "checkpoint": paths["ckpt"]}
