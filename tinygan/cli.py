@@ -88,10 +88,19 @@ def cmd_variants(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import runpy
-    sys.argv = ["bench"] + args.rest
-    runpy.run_module("bench", run_name="__main__")
-    return 0
+    # bench/ lives beside tinygan/ in the source checkout (it is not installed with the
+    # package): make it importable from an editable install run anywhere.
+    try:
+        import bench
+    except ImportError:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if not os.path.isfile(os.path.join(root, "bench", "__init__.py")):
+            raise FileNotFoundError("tinygan bench needs the source checkout (bench/ beside "
+                                    "tinygan/): run it from a clone of the repository") from None
+        sys.path.insert(0, root)
+        import bench
+    rest = [a for a in args.rest if a != "--"]
+    return int(bench.main(rest) or 0)
 
 
 def cmd_gradcheck(args) -> int:

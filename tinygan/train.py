@@ -89,10 +89,10 @@ def build_from_checkpoint(path: str, device: str = "cpu"):
     state, meta = checkpoint.load(path)
     if "variant" not in meta:
         raise checkpoint.CheckpointError(f"{path} is not a tinygan training checkpoint")
-    cls = get_variant(meta["variant"])
-    variant = cls(tuple(meta["data_shape"]), num_classes=meta.get("num_classes"),
-                  config=meta.get("config"), device=device)
     try:
+        cls = get_variant(meta["variant"])
+        variant = cls(tuple(meta["data_shape"]), num_classes=meta.get("num_classes"),
+                      config=meta.get("config"), device=device)
         variant.load_state_dict(state["variant"])
     except (KeyError, ValueError) as e:
         raise checkpoint.CheckpointError(f"{path} does not fit variant {meta['variant']}: {e}") from None

@@ -1,0 +1,135 @@
+"""The `tinygan` command: each user error is one line on stderr and exit status 2."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import tinygan
+from tinygan.cli import main
+from tinygan.gans import VARIANTS
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+    monkeypatch.delenv("TINYGAN_DEBUG", raising=False)
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("runs") / "gan")
+    assert main(["train", "gan", "--data", "ring8", "--steps", "5", "--batch-size", "16",
+                 "--out", out, "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("runs") / "dcgan")
+    assert main(["train", "dcgan", "--data", "mnist-subset", "--steps", "2", "--batch-size", "4",
+                 "--set", "ngf=4", "--set", "ndf=4", "--out", out, "--quiet"]) == 0
+    return out
+
+
+def one_line_error(capsys, argv, match):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and match in lines[0], err
+    return lines[0]
+
+
+def test_variants_lists_every_variant(capsys):
+    assert main(["variants", "-v"]) == 0
+    out = capsys.readouterr().out
+    for name, cls in VARIANTS.items():
+        assert f"\n{name} " in "\n" + out and cls.paper in out
+    assert '"n_critic": 5' in out
+
+
+def test_train_writes_the_run(toy_run, capsys):
+    files = set(os.listdir(toy_run))
+    assert {"checkpoints", "samples", "log.jsonl", "loss.png"} <= files
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "nope"], "unknown variant 'nope'"),
+    (["train", "gan", "--data", "mnsit"], "did you mean mnist"),
+    (["train", "gan", "--data", "ring8", "--set", "lr_g=1"], "unknown option 'lr_g'"),
+    (["train", "gan", "--data", "ring8", "--set", "oops"], "KEY=VALUE"),
+    (["train", "gan", "--data", "folder:/no/such/folder"], "/no/such/folder"),
+    (["sample", "/no/such/run", "--out", "x.png"], "no checkpoint"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, match):
+    one_line_error(capsys, argv + (["--out", str(tmp_path / "r")] if argv[0] == "train" else []), match)
+
+
+@pytest.mark.skipif(tinygan.cuda_available(), reason="a GPU is present")
+def test_device_cuda_without_a_gpu(capsys, tmp_path):
+    one_line_error(capsys, ["train", "gan", "--data", "ring8", "--device", "cuda",
+                            "--out", str(tmp_path / "r")], "no working CUDA device")
+    assert not os.path.exists(tmp_path / "r")
+
+
+def test_existing_run_is_not_overwritten(capsys, toy_run):
+    ckpt = os.path.join(toy_run, "checkpoints", "last.npz")
+    before = open(ckpt, "rb").read()
+    one_line_error(capsys, ["train", "gan", "--data", "ring8", "--steps", "5", "--out", toy_run],
+                   "--resume")
+    assert open(ckpt, "rb").read() == before
+
+
+def test_sample_npz_and_png(toy_run, image_run, tmp_path, capsys):
+    assert main(["sample", toy_run, "--n", "7", "--out", str(tmp_path / "t.npz")]) == 0
+    with np.load(tmp_path / "t.npz", allow_pickle=False) as z:
+        assert z["samples"].shape == (7, 2) and z["samples"].dtype == np.float32
+    assert main(["sample", image_run, "--n", "5", "--out", str(tmp_path / "i.npz")]) == 0
+    with np.load(tmp_path / "i.npz", allow_pickle=False) as z:
+        s = z["samples"]
+    assert s.shape == (5, 1, 28, 28) and s.min() >= -1 and s.max() <= 1
+    assert main(["sample", os.path.join(image_run, "checkpoints", "last.npz"), "--n", "16",
+                 "--out", str(tmp_path / "i.png")]) == 0
+    w, h = Image.open(tmp_path / "i.png").size
+    assert w >= 4 * 28 and h >= 4 * 28
+    one_line_error(capsys, ["sample", image_run, "--out", str(tmp_path / "i.jpg")], ".png or .npz")
+    one_line_error(capsys, ["sample", image_run, "--n", "0", "--out", str(tmp_path / "i.png")], "--n")
+
+
+def test_sample_of_a_corrupt_checkpoint(capsys, tmp_path, toy_run):
+    import shutil
+    run = str(tmp_path / "copy")
+    shutil.copytree(toy_run, run)
+    ckpt = os.path.join(run, "checkpoints", "last.npz")
+    open(ckpt, "wb").write(b"not a zip file")
+    one_line_error(capsys, ["sample", run, "--out", str(tmp_path / "s.png")], "corrupt")
+    assert not os.path.exists(tmp_path / "s.png")
+
+
+def test_eval_prints_metrics_json(toy_run, image_run, capsys):
+    assert main(["eval", toy_run, "--n", "200"]) == 0
+    toy = json.loads(capsys.readouterr().out)
+    assert toy["modes_total"] == 8 and 0 <= toy["modes_covered"] <= 8 and toy["n_samples"] == 200
+    assert main(["eval", image_run, "--n", "50"]) == 0
+    img = json.loads(capsys.readouterr().out)
+    assert img["frechet_distance"] > img["real_reference"]["frechet_distance_half_vs_all"]
+    assert sum(img["class_histogram"]) == 50 and 1 <= img["inception_score"] <= 10
+
+
+def test_gradcheck_command(capsys):
+    assert main(["gradcheck"]) == 0
+    out = capsys.readouterr().out
+    assert "conv_transpose2d" in out and "batch_norm (train)" in out and "all passed" in out
+
+
+def test_console_entry_point():
+    r = subprocess.run([sys.executable, "-m", "tinygan", "variants"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "wgan_gp" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "tinygan", "train", "nope"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "unknown variant" in r.stderr

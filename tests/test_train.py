@@ -1,0 +1,188 @@
+"""The training loop: outputs, exact resume, Ctrl-C, divergence, refusing to overwrite, checkpoints."""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from tinygan import checkpoint
+from tinygan.checkpoint import CheckpointError
+from tinygan.gans.gan import GAN
+from tinygan.train import RunExists, TrainingDiverged, build_from_checkpoint, train
+
+TOY = dict(variant="gan", data="ring8", batch_size=32, progress=False)
+IMAGE = dict(variant="dcgan", data="mnist-subset", batch_size=4, progress=False,
+             options=dict(ngf=4, ndf=4))
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+
+
+def arrays(ckpt_path):
+    with np.load(ckpt_path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_outputs_of_a_run(tmp_path):
+    out = str(tmp_path / "run")
+    summary = train(**TOY, steps=20, sample_every=10, out=out)
+    assert summary["steps"] == 20 and not summary["interrupted"]
+    rows = [json.loads(line) for line in open(os.path.join(out, "log.jsonl"))]
+    assert [r["step"] for r in rows] == list(range(1, 21))
+    assert all(np.isfinite(r["loss_D"]) and np.isfinite(r["loss_G"]) for r in rows)
+    assert sorted(os.listdir(os.path.join(out, "samples"))) == ["step_000010.png", "step_000020.png"]
+    assert os.path.getsize(os.path.join(out, "loss.png")) > 0
+    meta = json.load(open(os.path.join(out, "checkpoints", "last.json")))["meta"]
+    assert meta["variant"] == "gan" and meta["data"] == "ring8" and meta["step"] == 20
+    # atomic writes leave no temporary files behind
+    assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == ["last.json", "last.npz"]
+
+
+@pytest.mark.parametrize("cfg", [TOY, IMAGE], ids=["gan-ring8", "dcgan-mnist"])
+def test_resume_is_bit_for_bit(tmp_path, cfg):
+    """2N steps in one go == N steps, stop, resume for N more: identical parameters, optimizer
+    moments, BN running stats and loss log."""
+    n = 6 if cfg is TOY else 3
+    train(**cfg, steps=2 * n, out=str(tmp_path / "straight"))
+    train(**cfg, steps=n, out=str(tmp_path / "split"))
+    train(**cfg, steps=2 * n, out=str(tmp_path / "split"), resume=True)
+    a = arrays(tmp_path / "straight" / "checkpoints" / "last.npz")
+    b = arrays(tmp_path / "split" / "checkpoints" / "last.npz")
+    assert a.keys() == b.keys() and any("running_mean" in k for k in a) == (cfg is IMAGE)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    log = lambda d: open(tmp_path / d / "log.jsonl").read()   # noqa: E731
+    assert log("straight") == log("split")
+
+
+def test_resume_drops_log_lines_after_the_checkpoint(tmp_path):
+    out = str(tmp_path / "run")
+    train(**TOY, steps=10, checkpoint_every=4, out=out)
+    # Pretend the run died at step 10 before its final checkpoint: the checkpoint says 8.
+    ckpt = os.path.join(out, "checkpoints", "last.npz")
+    train(**TOY, steps=8, out=str(tmp_path / "eight"))
+    for suffix in (".npz", ".json"):
+        os.replace(str(tmp_path / "eight" / "checkpoints" / "last") + suffix, ckpt[:-4] + suffix)
+    train(**TOY, steps=10, out=out, resume=True)
+    steps = [json.loads(line)["step"] for line in open(os.path.join(out, "log.jsonl"))]
+    assert steps == list(range(1, 11))
+
+
+def test_ctrl_c_saves_a_checkpoint_and_stops(tmp_path, monkeypatch):
+    real_step = GAN.train_step
+
+    def step_then_interrupt(self, x, y=None):
+        out = real_step(self, x, y)
+        if self.steps_done == 2:             # the user presses Ctrl-C during step 3
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(GAN, "train_step", step_then_interrupt)
+    out = str(tmp_path / "run")
+    summary = train(**TOY, steps=100, checkpoint_every=50, out=out)
+    assert summary["interrupted"] and summary["steps"] == 3
+    state, meta = checkpoint.load(os.path.join(out, "checkpoints", "last.npz"))
+    assert meta["step"] == 3 and state["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
+    monkeypatch.setattr(GAN, "train_step", real_step)
+    assert train(**TOY, steps=5, out=out, resume=True)["steps"] == 5
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real_step = GAN.train_step
+
+    def step_that_diverges(self, x, y=None):
+        out = real_step(self, x, y)
+        if self.steps_done == 4:
+            out["loss_G"] = float("nan")
+        return out
+
+    monkeypatch.setattr(GAN, "train_step", step_that_diverges)
+    out = str(tmp_path / "run")
+    with pytest.raises(TrainingDiverged, match=r"loss_G=nan at step 5.*last good checkpoint"):
+        train(**TOY, steps=20, checkpoint_every=2, out=out)
+    _, meta = checkpoint.load(os.path.join(out, "checkpoints", "last.npz"))
+    assert meta["step"] == 4
+
+
+def test_refuses_to_overwrite_a_run(tmp_path):
+    out = str(tmp_path / "run")
+    train(**TOY, steps=3, out=out)
+    before = arrays(os.path.join(out, "checkpoints", "last.npz"))
+    with pytest.raises(RunExists, match="--resume"):
+        train(**TOY, steps=3, out=out)
+    after = arrays(os.path.join(out, "checkpoints", "last.npz"))
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_resume_mismatches_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(**TOY, steps=3, out=str(tmp_path / "none"), resume=True)
+    out = str(tmp_path / "run")
+    train(**TOY, steps=3, out=out)
+    with pytest.raises(ValueError, match="holds a gan run on ring8"):
+        train(**dict(TOY, data="grid25"), steps=6, out=out, resume=True)
+    with pytest.raises(ValueError, match="holds a gan run"):
+        train(**dict(TOY, variant="lsgan"), steps=6, out=out, resume=True)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="unknown variant 'nope'"):
+        train("nope", data="ring8", steps=1, out=str(tmp_path / "a"))
+    with pytest.raises(ValueError, match="unknown dataset 'rign8'.*did you mean ring8"):
+        train("gan", data="rign8", steps=1, out=str(tmp_path / "b"))
+    with pytest.raises(ValueError, match="unknown option 'lr_g'"):
+        train(**TOY, steps=1, out=str(tmp_path / "c"), options={"lr_g": 1})
+    with pytest.raises(ValueError, match="batch size"):
+        train(**dict(TOY, batch_size=0), steps=1, out=str(tmp_path / "d"))
+    with pytest.raises(ValueError, match="image data only"):
+        train("dcgan", data="ring8", steps=1, out=str(tmp_path / "e"), progress=False)
+
+
+def test_checkpoint_from_disk_problems(tmp_path):
+    out = str(tmp_path / "run")
+    train(**TOY, steps=2, out=out)
+    ckpt = os.path.join(out, "checkpoints", "last.npz")
+    variant, meta, _ = build_from_checkpoint(out)          # a run directory works as well
+    assert meta["variant"] == "gan" and variant.steps_done == 2
+
+    # another variant's name in the metadata: the nets do not fit
+    doc = json.load(open(ckpt[:-4] + ".json"))
+    doc["meta"]["variant"] = "wgan_gp"
+    json.dump(doc, open(ckpt[:-4] + ".json", "w"))
+    with pytest.raises(CheckpointError, match="does not fit variant wgan_gp"):
+        build_from_checkpoint(ckpt)
+
+    # truncated npz
+    train(**TOY, steps=2, out=str(tmp_path / "run2"))
+    ckpt2 = str(tmp_path / "run2" / "checkpoints" / "last.npz")
+    data = open(ckpt2, "rb").read()
+    open(ckpt2, "wb").write(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        build_from_checkpoint(ckpt2)
+
+    # corrupt metadata, missing file, not a training checkpoint
+    open(ckpt2[:-4] + ".json", "w").write("{not json")
+    with pytest.raises(CheckpointError, match="metadata .* is corrupt"):
+        build_from_checkpoint(ckpt2)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        build_from_checkpoint(str(tmp_path / "missing.npz"))
+    other = str(tmp_path / "other.npz")
+    checkpoint.save(other, {"w": np.zeros(3)}, {"what": "something else"})
+    with pytest.raises(CheckpointError, match="not a tinygan training checkpoint"):
+        build_from_checkpoint(other)
+
+
+def test_checkpoint_round_trip_keeps_nested_state(tmp_path):
+    state = {"a": np.arange(6.0).reshape(2, 3), "b": {"c": [np.ones(2), {"d": np.zeros(1)}], "n": 3},
+             "s": "text", "l": [1, 2]}
+    path = checkpoint.save(str(tmp_path / "x.npz"), state, {"k": 1})
+    back, meta = checkpoint.load(path)
+    assert meta == {"k": 1} and back["s"] == "text" and back["l"] == [1, 2] and back["b"]["n"] == 3
+    np.testing.assert_array_equal(back["a"], state["a"])
+    np.testing.assert_array_equal(back["b"]["c"][1]["d"], np.zeros(1))
+    with np.load(path, allow_pickle=False) as z:      # plain arrays: no pickle needed
+        assert set(z.files) == {"a", "b/c/0", "b/c/1/d"}
