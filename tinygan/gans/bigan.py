@@ -1,0 +1,90 @@
+"""`bigan` — Donahue, Krähenbühl & Darrell 2016, Adversarial Feature Learning (BiGAN);
+the same game as Dumoulin et al. 2016, Adversarially Learned Inference (ALI).
+
+Besides G: z → x, an encoder E: x → z; D never sees x or z alone but joint pairs, and must
+tell (x, E(x)) from (G(z), z).  At the optimum the two joint distributions agree, which makes
+E and G inverses of each other (G(E(x)) = x) without any reconstruction loss.
+
+Algorithm (one step):
+    1. D ascends   log D(x, E(x)) + log(1 - D(G(z), z))     (E(x), G(z) detached);
+    2. G and E, jointly, ascend the flipped-label objective on the updated D:
+                   log D(G(z), z) + log(1 - D(x, E(x)))      (the non-saturating form).
+
+Defaults (the BiGAN paper's permutation-invariant MNIST setup): z ~ U(-1, 1)^50; G: MLP
+1024-1024 with batch norm and ReLU, tanh out; E: MLP 1024-1024, LeakyReLU 0.2 (the codes are
+unbounded and D learns to reject any outside the prior's box); D(x, z): MLP on the
+concatenation [flatten(x), z], 1024-1024, LeakyReLU 0.2; Adam(2e-4, β1 0.5).
+`reconstruct(x)` = G(E(x)); `encoders.reconstruction_quality` scores it on held-out digits.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend, nn, optim
+from .. import functional as F
+from ..autograd import Tensor
+from ..tensor_factories import rand
+from . import losses
+from .base import Variant
+from .encoders import Autoencoding, mlp_encoder
+from .nets import MLPGenerator, flat_size
+from .registry import register
+
+
+class JointDiscriminator(nn.Module):
+    """D(x, z): logits (N,) for pairs, from the concatenation [flatten(x), z]."""
+
+    def __init__(self, data_shape: tuple, z_dim: int, hidden=(1024, 1024), slope: float = 0.2):
+        super().__init__()
+        self.net = mlp_encoder((flat_size(data_shape) + z_dim,), 1, hidden, slope=slope)
+
+    def forward(self, x, z):
+        return self.net(F.cat([F.flatten(x, 1), z], dim=1))
+
+
+@register
+class BiGAN(Autoencoding, Variant):
+    name = "bigan"
+    paper = "Donahue et al. 2016, Adversarial Feature Learning (= ALI, Dumoulin et al. 2016)"
+    summary = "G(z), E(x), D on joint pairs (x, z); z ~ U(-1,1)^50; MLPs 1024-1024; Adam(2e-4, 0.5)"
+    defaults = dict(z_dim=50, hidden=(1024, 1024), lr=2e-4, beta1=0.5, beta2=0.999)
+
+    def build(self):
+        c = self.config
+        hidden = tuple(c["hidden"])
+        self.G = MLPGenerator(self.z_dim, self.data_shape, hidden=hidden, batch_norm=True,
+                              bn_momentum=0.1, slope=0, out_tanh=not self.is_toy)
+        self.E = mlp_encoder(self.data_shape, self.z_dim, hidden, slope=0.2)
+        self.D = JointDiscriminator(self.data_shape, self.z_dim, hidden)
+        betas = (c["beta1"], c["beta2"])
+        self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)
+        self.opt_GE = optim.Adam(list(self.G.parameters()) + list(self.E.parameters()),
+                                 lr=c["lr"], betas=betas)
+
+    def sample_z(self, n):
+        """z ~ U(-1, 1)^z_dim, the BiGAN paper's prior."""
+        return rand(n, self.z_dim, device=self.device) * 2.0 - 1.0
+
+    def fixed_noise(self, n, seed=1234):
+        z = np.random.default_rng(seed).uniform(-1, 1, (n, self.z_dim)).astype(np.float32)
+        return Tensor(backend.to_device(z, self.device))
+
+    def code(self, x):
+        return self.E(x)
+
+    def generate(self, z, y=None):
+        return self.G(z)
+
+    def train_step(self, x, y=None):
+        z = self.sample_z(x.shape[0])
+        # 1. D: encoder pairs (x, E(x)) → 1, generator pairs (G(z), z) → 0.
+        loss_D = losses.d_loss_gan(self.D(x, self.E(x).detach()), self.D(self.G(z).detach(), z))
+        self.opt_D.zero_grad()
+        loss_D.backward()
+        self.opt_D.step()
+        # 2. G and E together, labels flipped: each player's pairs should pass as the other's.
+        loss_GE = losses.d_loss_gan(self.D(self.G(z), z), self.D(x, self.E(x)))
+        self.opt_GE.zero_grad()
+        loss_GE.backward()
+        self.opt_GE.step()
+        return {"loss_D": loss_D.item(), "loss_GE": loss_GE.item()}
