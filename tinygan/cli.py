@@ -1,4 +1,4 @@
-"""The `tinygan` command: train, sample, eval, variants, bench, gradcheck.
+"""The `tinygan` command: train, sample, eval, interpolate, arithmetic, variants, bench, gradcheck.
 
 Every user error (unknown variant or dataset, bad option, corrupt checkpoint, no GPU) ends in
 one line on stderr and exit status 2; nothing in the output directory is overwritten.
@@ -149,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("variants", help="list the GAN variants, their papers and defaults")
     v.add_argument("-v", "--verbose", action="store_true")
     v.set_defaults(fn=cmd_variants)
+
+    from .latent import (add_arithmetic_arguments, add_interpolate_arguments, cmd_arithmetic,
+                         cmd_interpolate)
+    i = sub.add_parser("interpolate", help="a PNG strip walking the latent space (slerp or linear)")
+    add_interpolate_arguments(i)
+    i.set_defaults(fn=cmd_interpolate)
+    a = sub.add_parser("arithmetic", help="vector arithmetic over z: G(mean a - mean b + mean c)")
+    add_arithmetic_arguments(a)
+    a.set_defaults(fn=cmd_arithmetic)
 
     b = sub.add_parser("bench", help="run the benchmarks (python -m bench)")
     b.add_argument("rest", nargs=argparse.REMAINDER)

@@ -16,6 +16,10 @@ A variant subclass reads like its paper's algorithm box:
 
 Every `Module` and `Optimizer` attribute is found by the base class, so checkpoints, device
 moves and train/eval switches need no code in the variant.
+
+The training tricks of Salimans et al. 2016 (tricks.py) are wired in here once: a variant
+that merges `tricks.OPTIONS` into its defaults calls `apply_tricks(G, D)` in `build()`, and
+in `train_step` uses `update(player, loss)` and `generator_loss(real, fake, adversarial)`.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from .. import backend
 from ..autograd import Tensor, no_grad
 from ..nn import Module
 from ..optim import Optimizer
+from . import tricks
 
 
 class Variant:
@@ -103,6 +108,51 @@ class Variant:
     def from_net(self, x: Tensor) -> Tensor:
         from .nets import crop_images
         return x if getattr(self, "pad_to", None) is None else crop_images(x, *self.data_shape[1:])
+
+    # -- the training tricks (Salimans et al. 2016), for variants with tricks.OPTIONS -----------
+    def apply_tricks(self, G, D, g_ref_input=None):
+        """(G, D) with the structural tricks the config asks for; call in `build()` before the
+        optimizers are made.  `minibatch_disc` extends D's last layer, `virtual_bn` swaps G's
+        batch norms for VirtualBatchNorm on a fixed reference input (default: fixed noise
+        z_ref; conditional variants pass the full input of their net), `historical_avg` > 0
+        starts the running averages of both players' parameters (as `hist_G`, `hist_D`)."""
+        c = self.config
+        if c.get("minibatch_disc"):
+            tricks.add_minibatch_discrimination(D, int(c["mbd_kernels"]), int(c["mbd_dim"]))
+        if c.get("virtual_bn"):
+            if g_ref_input is None:
+                g_ref_input = self.fixed_noise(int(c["vbn_ref_size"]), seed=4321)
+            G = tricks.use_virtual_batch_norm(G, g_ref_input)
+        if float(c.get("historical_avg", 0.0)) > 0:
+            self.hist_G = tricks.HistoricalAverage(G.parameters())
+            self.hist_D = tricks.HistoricalAverage(D.parameters())
+        return G, D
+
+    def update(self, player: str, loss: Tensor) -> dict:
+        """One optimizer step of `player` ("G" or "D") on `loss`, plus the historical averaging
+        penalty λ‖θ − θ̄‖² when it is on.  Returns the values to log."""
+        opt = getattr(self, "opt_" + player)
+        logs = {f"loss_{player}": loss.item()}
+        hist = getattr(self, "hist_" + player, None)
+        if hist is not None:
+            hist.update()
+            penalty = float(self.config["historical_avg"]) * hist.penalty()
+            loss = loss + penalty
+            logs[f"hist_{player}"] = penalty.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return logs
+
+    def generator_loss(self, real: tuple, fake: tuple, adversarial) -> Tensor:
+        """G's loss: `adversarial(D(*fake))`, or with `feature_matching` the distance between
+        the mean D features of a real batch and of the fakes.  `real`/`fake` are D's inputs:
+        (x,) or (x, y) for conditional variants; the fakes must carry G's graph."""
+        if self.config.get("feature_matching"):
+            with no_grad():
+                f_real = self.D.features(*real)
+            return tricks.feature_matching_loss(f_real, self.D.features(*fake))
+        return adversarial(self.D(*fake))
 
     # -- shared machinery ----------------------------------------------------------------------
     @property

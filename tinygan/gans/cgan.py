@@ -4,14 +4,22 @@ Both players see the class label y as a one-hot vector: G(z, y) and D(x, y).  D 
 reject a real-looking digit with the wrong label, so G has to draw the digit it is asked for.
 The label is concatenated to z for G and to the flattened image for D (MLP nets, as in the
 paper) or, with `arch="dcgan"`, to G's 1×1 input and as 10 constant feature maps to D's input.
+
+On the 2-D toys (ring8, grid25) the label is the index of the Gaussian a point came from
+(the toy datasets carry it), and both players are small ReLU MLPs.
+
+Accepts the tricks of Salimans et al. 2016 as options (see tricks.py): feature_matching,
+minibatch_disc, historical_avg, virtual_bn, label_smoothing (real target; 0.9 = one-sided).
 """
 from __future__ import annotations
+
+import numpy as np
 
 from .. import functional as F
 from .. import nn, optim
 from ..autograd import Tensor
 from ..backend import get_array_module
-from . import losses
+from . import losses, tricks
 from .base import Variant
 from .registry import register
 
@@ -35,12 +43,19 @@ class ConditionalDiscriminator(nn.Module):
         super().__init__()
         self.net, self.num_classes, self.conv = net, num_classes, conv
 
-    def forward(self, x, y):
+    def joint_input(self, x, y):
         h = one_hot(y, self.num_classes, x.dtype)
         if self.conv:     # the label as constant feature maps beside the image channels
             h = h.reshape(x.shape[0], -1, 1, 1).expand(x.shape[0], self.num_classes, *x.shape[2:])
-            return self.net(F.cat([x, h], dim=1))
-        return self.net(F.cat([F.flatten(x, 1), h], dim=1))
+            return F.cat([x, h], dim=1)
+        return F.cat([F.flatten(x, 1), h], dim=1)
+
+    def features(self, x, y):
+        """D's last hidden layer on (x, y) — what feature matching compares."""
+        return self.net.features(self.joint_input(x, y))
+
+    def forward(self, x, y):
+        return self.net(self.joint_input(x, y))
 
 
 @register
@@ -48,14 +63,19 @@ class CGAN(Variant):
     name = "cgan"
     paper = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets"
     summary = "G(z, y) and D(x, y) with one-hot labels, BCE, Adam(2e-4, 0.5)"
-    data_kinds = ("image",)
     needs_labels = True
     defaults = dict(z_dim=100, arch="mlp", ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999,
-                    label_smoothing=1.0)
+                    toy_hidden=128, **tricks.OPTIONS)
 
     def build(self):
         c, k = self.config, self.num_classes
-        G, D = self.make_nets(c["arch"], g_extra=k, d_extra=k)
+        G, D = self.make_nets(c["arch"], g_extra=k, d_extra=k, toy_hidden=c["toy_hidden"])
+        ref = None
+        if c["virtual_bn"]:   # G's net sees [z, one-hot y]: the reference batch cycles the classes
+            n_ref = int(c["vbn_ref_size"])
+            z_ref = np.random.default_rng(4321).standard_normal((n_ref, self.z_dim))
+            ref = np.concatenate([z_ref, np.eye(k)[np.arange(n_ref) % k]], axis=1).astype(np.float32)
+        G, D = self.apply_tricks(G, D, g_ref_input=ref)
         self.G = ConditionalGenerator(G, k)
         self.D = ConditionalDiscriminator(D, k, conv=c["arch"] == "dcgan")
         betas = (c["beta1"], c["beta2"])
@@ -74,13 +94,10 @@ class CGAN(Variant):
         y_fake = self.random_labels(n)
         fake = self.G(self.sample_z(n), y_fake).detach()
         loss_D = losses.d_loss_gan(self.D(x, y), self.D(fake, y_fake), self.config["label_smoothing"])
-        self.opt_D.zero_grad()
-        loss_D.backward()
-        self.opt_D.step()
-        # 2. G: draw the asked-for class well enough to pass the updated D.
-        y_fake = self.random_labels(n)
-        loss_G = losses.g_loss_nonsaturating(self.D(self.G(self.sample_z(n), y_fake), y_fake))
-        self.opt_G.zero_grad()
-        loss_G.backward()
-        self.opt_G.step()
-        return {"loss_D": loss_D.item(), "loss_G": loss_G.item()}
+        logs = self.update("D", loss_D)
+        # 2. G: draw the asked-for class well enough to pass the updated D.  (With feature
+        #    matching the real batch keeps its labels and the fakes are drawn for those labels.)
+        y_fake = y if self.config["feature_matching"] else self.random_labels(n)
+        loss_G = self.generator_loss((x, y), (self.G(self.sample_z(n), y_fake), y_fake),
+                                     losses.g_loss_nonsaturating)
+        return {**logs, **self.update("G", loss_G)}

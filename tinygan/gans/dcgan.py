@@ -3,11 +3,14 @@
 Same game as `gan`, with all-convolutional nets (see nets.py), N(0, 0.02) init and
 Adam(2e-4, β1 = 0.5).  28×28 digits are padded to 32×32 with the background value, and
 samples are cropped back, so the nets are the 4-layer ones of the benchmark.
+
+Accepts the tricks of Salimans et al. 2016 as options (see tricks.py): feature_matching,
+minibatch_disc, historical_avg, virtual_bn, label_smoothing (real target; 0.9 = one-sided).
 """
 from __future__ import annotations
 
 from .. import optim
-from . import losses
+from . import losses, tricks
 from .base import Variant
 from .registry import register
 
@@ -18,12 +21,11 @@ class DCGAN(Variant):
     paper = "Radford et al. 2015, Unsupervised Representation Learning with Deep Convolutional GANs"
     summary = "conv G/D with BN, ReLU/LeakyReLU(0.2), BCE, Adam(2e-4, 0.5)"
     data_kinds = ("image",)
-    defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999,
-                    label_smoothing=1.0)
+    defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999, **tricks.OPTIONS)
 
     def build(self):
         c = self.config
-        self.G, self.D = self.make_nets("dcgan")
+        self.G, self.D = self.apply_tricks(*self.make_nets("dcgan"))
         betas = (c["beta1"], c["beta2"])
         self.opt_G = optim.Adam(self.G.parameters(), lr=c["lr"], betas=betas)
         self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)
@@ -33,12 +35,7 @@ class DCGAN(Variant):
         # 1. D: real → 1, fake → 0 (fake detached: this step moves D only).
         fake = self.G(self.sample_z(n)).detach()
         loss_D = losses.d_loss_gan(self.D(x), self.D(fake), self.config["label_smoothing"])
-        self.opt_D.zero_grad()
-        loss_D.backward()
-        self.opt_D.step()
-        # 2. G: make the updated D call fresh fakes real.
-        loss_G = losses.g_loss_nonsaturating(self.D(self.G(self.sample_z(n))))
-        self.opt_G.zero_grad()
-        loss_G.backward()
-        self.opt_G.step()
-        return {"loss_D": loss_D.item(), "loss_G": loss_G.item()}
+        logs = self.update("D", loss_D)
+        # 2. G: make the updated D call fresh fakes real (or match its mean real features).
+        loss_G = self.generator_loss((x,), (self.G(self.sample_z(n)),), losses.g_loss_nonsaturating)
+        return {**logs, **self.update("G", loss_G)}

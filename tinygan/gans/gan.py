@@ -4,11 +4,14 @@ Algorithm (one step, k = 1):
     1. D ascends  log D(x) + log(1 - D(G(z)))        on a real batch and a fake batch;
     2. G ascends  log D(G(z))                          (the non-saturating generator loss),
        with D(G(z)) recomputed after D's update (never stale activations).
+
+Accepts the tricks of Salimans et al. 2016 as options (see tricks.py): feature_matching,
+minibatch_disc, historical_avg, virtual_bn, label_smoothing (real target; 0.9 = one-sided).
 """
 from __future__ import annotations
 
 from .. import optim
-from . import losses
+from . import losses, tricks
 from .base import Variant
 from .registry import register
 
@@ -18,12 +21,11 @@ class GAN(Variant):
     name = "gan"
     paper = "Goodfellow et al. 2014, Generative Adversarial Nets"
     summary = "MLP G and D, BCE (non-saturating G loss), Adam"
-    defaults = dict(z_dim=100, lr=2e-4, beta1=0.5, beta2=0.999, label_smoothing=1.0,
-                    toy_hidden=128)
+    defaults = dict(z_dim=100, lr=2e-4, beta1=0.5, beta2=0.999, toy_hidden=128, **tricks.OPTIONS)
 
     def build(self):
         c = self.config
-        self.G, self.D = self.make_nets("mlp", toy_hidden=c["toy_hidden"])
+        self.G, self.D = self.apply_tricks(*self.make_nets("mlp", toy_hidden=c["toy_hidden"]))
         betas = (c["beta1"], c["beta2"])
         self.opt_G = optim.Adam(self.G.parameters(), lr=c["lr"], betas=betas)
         self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)
@@ -33,12 +35,7 @@ class GAN(Variant):
         # 1. Discriminator: real vs. fake (G's output detached: this step moves D only).
         fake = self.G(self.sample_z(n)).detach()
         loss_D = losses.d_loss_gan(self.D(x), self.D(fake), self.config["label_smoothing"])
-        self.opt_D.zero_grad()
-        loss_D.backward()
-        self.opt_D.step()
-        # 2. Generator: fool the updated D.
-        loss_G = losses.g_loss_nonsaturating(self.D(self.G(self.sample_z(n))))
-        self.opt_G.zero_grad()
-        loss_G.backward()
-        self.opt_G.step()
-        return {"loss_D": loss_D.item(), "loss_G": loss_G.item()}
+        logs = self.update("D", loss_D)
+        # 2. Generator: fool the updated D (or match its mean features on real data).
+        loss_G = self.generator_loss((x,), (self.G(self.sample_z(n)),), losses.g_loss_nonsaturating)
+        return {**logs, **self.update("G", loss_G)}

@@ -34,9 +34,10 @@ def g_loss_wasserstein(fake_scores: Tensor) -> Tensor:
     return -fake_scores.mean()
 
 
-def d_loss_least_squares(real_out: Tensor, fake_out: Tensor) -> Tensor:
-    """LSGAN (Mao et al. 2017), a-b-c = 0-1-1:  ½E[(D(x)-1)²] + ½E[D(G(z))²]."""
-    return 0.5 * ((real_out - 1.0) ** 2).mean() + 0.5 * (fake_out ** 2).mean()
+def d_loss_least_squares(real_out: Tensor, fake_out: Tensor, real_label: float = 1.0) -> Tensor:
+    """LSGAN (Mao et al. 2017), a-b-c = 0-1-1:  ½E[(D(x)-b)²] + ½E[D(G(z))²], b = `real_label`
+    (0.9: one-sided label smoothing)."""
+    return 0.5 * ((real_out - real_label) ** 2).mean() + 0.5 * (fake_out ** 2).mean()
 
 
 def g_loss_least_squares(fake_out: Tensor) -> Tensor:
