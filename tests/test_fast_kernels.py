@@ -1,0 +1,304 @@
+"""The fast CPU kernels (kernels/cpu.py) against their readable references (kernels/reference.py).
+
+Every fast kernel must have the reference's signature and results: drawn shapes, strides,
+paddings and output paddings, float32 and float64, contiguous and non-contiguous inputs.
+Gathers, scatters and elementwise kernels are bit-identical; GEMM-based kernels agree to
+rounding.  Plus: the Numba threading layer, the buffer pool, and one whole DCGAN step.
+"""
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygan
+import tinygan.gans
+from tinygan import kernels
+from tinygan.kernels import cpu
+from tinygan.kernels import reference as ref
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+def _array(rng, shape, dtype, contiguous=True):
+    """A random array of `shape`; when not contiguous, a strided view into a bigger one."""
+    if contiguous:
+        return rng.standard_normal(shape).astype(dtype)
+    big = rng.standard_normal(tuple(2 * s for s in shape)).astype(dtype)
+    view = big[tuple(slice(None, None, 2) for _ in shape)]
+    assert not view.flags.c_contiguous or view.size <= 1
+    return view
+
+
+@st.composite
+def conv_case(draw):
+    N, C, OC = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    H = draw(st.integers(max(1, KH - 2 * PH), 7))
+    W = draw(st.integers(max(1, KW - 2 * PW), 7))
+    OPH, OPW = draw(st.integers(0, SH - 1)), draw(st.integers(0, SW - 1))
+    return dict(N=N, C=C, OC=OC, H=H, W=W, K=(KH, KW), S=(SH, SW), P=(PH, PW), OP=(OPH, OPW),
+                dtype=draw(st.sampled_from(DTYPES)), contiguous=draw(st.booleans()),
+                seed=draw(st.integers(0, 2 ** 16)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_case())
+def test_im2col_col2im_are_bit_identical(case):
+    rng = np.random.default_rng(case["seed"])
+    x = _array(rng, (case["N"], case["C"], case["H"], case["W"]), case["dtype"], case["contiguous"])
+    KH, KW = case["K"]
+    col = cpu.im2col(x, KH, KW, case["S"], case["P"])
+    np.testing.assert_array_equal(col, ref.im2col(x, KH, KW, case["S"], case["P"]))
+    gcol = _array(rng, col.shape, case["dtype"], case["contiguous"])
+    back = cpu.col2im(gcol, x.shape, case["S"], case["P"])
+    assert back.dtype == x.dtype and back.shape == x.shape
+    np.testing.assert_array_equal(back, ref.col2im(gcol, x.shape, case["S"], case["P"]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_case())
+def test_conv_family_matches_reference(case):
+    rng = np.random.default_rng(case["seed"])
+    dt, contiguous, tol = case["dtype"], case["contiguous"], TOL[case["dtype"]]
+    N, C, OC, (KH, KW), S, P = case["N"], case["C"], case["OC"], case["K"], case["S"], case["P"]
+    x = _array(rng, (N, C, case["H"], case["W"]), dt, contiguous)
+    w = _array(rng, (OC, C, KH, KW), dt, contiguous)
+    y = cpu.conv2d(x, w, S, P)
+    assert y.dtype == dt and y.flags.c_contiguous
+    np.testing.assert_allclose(y, ref.conv2d(x, w, S, P), **tol)
+
+    gy = _array(rng, y.shape, dt, contiguous)
+    gw = cpu.conv2d_grad_weight(x, gy, (KH, KW), S, P)
+    assert gw.shape == w.shape and gw.dtype == dt
+    np.testing.assert_allclose(gw, ref.conv2d_grad_weight(x, gy, (KH, KW), S, P), **tol)
+
+    # conv_transpose2d of x, weight (C_in=C, C_out=OC, KH, KW), any output_padding < stride
+    wt = _array(rng, (C, OC, KH, KW), dt, contiguous)
+    out = tuple((x.shape[2 + d] - 1) * S[d] - 2 * P[d] + case["K"][d] + case["OP"][d] for d in range(2))
+    if min(out) >= 1:
+        yt = cpu.conv_transpose2d(x, wt, S, P, case["OP"])
+        assert yt.shape == (N, OC) + out and yt.dtype == dt
+        np.testing.assert_allclose(yt, ref.conv_transpose2d(x, wt, S, P, case["OP"]), **tol)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_whole_image_window_shortcut(dt):
+    """k = image size, no padding: im2col/col2im become plain transposes (DCGAN's G1 and D4)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 5, 4, 4)).astype(dt)
+    w = rng.standard_normal((2, 5, 4, 4)).astype(dt)
+    np.testing.assert_array_equal(cpu.im2col(x, 4, 4, (1, 1), (0, 0)), ref.im2col(x, 4, 4, (1, 1), (0, 0)))
+    np.testing.assert_allclose(cpu.conv2d(x, w), ref.conv2d(x, w), **TOL[dt])
+    z = rng.standard_normal((3, 2, 1, 1)).astype(dt)
+    np.testing.assert_allclose(cpu.conv_transpose2d(z, w),
+                               ref.conv_transpose2d(z, w), **TOL[dt])
+    gy = rng.standard_normal((3, 2, 1, 1)).astype(dt)
+    np.testing.assert_allclose(cpu.conv2d_grad_weight(x, gy, (4, 4)),
+                               ref.conv2d_grad_weight(x, gy, (4, 4)), **TOL[dt])
+
+
+def test_conv2d_grad_weight_rejects_mismatched_gy():
+    x = np.zeros((2, 3, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="conv2d_grad_weight"):
+        cpu.conv2d_grad_weight(x, np.zeros((2, 4, 5, 5), np.float32), (3, 3))
+
+
+def test_mixed_dtypes_fall_back_to_reference():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3))                      # float64
+    np.testing.assert_allclose(cpu.conv2d(x, w), ref.conv2d(x, w), rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
+# Batch norm
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from([(5, 3), (4, 2, 3, 3), (2, 3, 1, 5), (3, 1, 4, 2)]),
+       st.sampled_from(DTYPES), st.booleans(), st.integers(0, 2 ** 16))
+def test_batch_norm_kernels_match_reference(shape, dt, contiguous, seed):
+    rng = np.random.default_rng(seed)
+    x = _array(rng, shape, dt, contiguous) * 3 + 5               # |mean| > std: two-pass matters
+    gy = _array(rng, shape, dt, contiguous)
+    C = shape[1]
+    mean, var = cpu.batch_norm_stats(x)
+    mean_r, var_r = ref.batch_norm_stats(x)
+    assert mean.dtype == var.dtype == dt and mean.shape == var.shape == (C,)
+    np.testing.assert_allclose(mean, mean_r, **TOL[dt])
+    np.testing.assert_allclose(var, var_r, rtol=1e-5 if dt == np.float32 else 1e-12)
+
+    inv_std = (1 / np.sqrt(var_r + 1e-5)).astype(dt)
+    weight, bias = rng.standard_normal(C).astype(dt), rng.standard_normal(C).astype(dt)
+    y = cpu.batch_norm_apply(x, mean_r, inv_std, weight, bias)
+    assert y.shape == x.shape and y.dtype == dt
+    np.testing.assert_array_equal(y, ref.batch_norm_apply(x, mean_r, inv_std, weight, bias))
+
+    fast = cpu.batch_norm_backward(x, gy, mean_r, inv_std, weight)
+    slow = ref.batch_norm_backward(x, gy, mean_r, inv_std, weight)
+    tol = dict(rtol=1e-4, atol=1e-4) if dt == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    for a, b in zip(fast, slow):
+        assert a.shape == b.shape and a.dtype == dt
+        np.testing.assert_allclose(a, b, **tol)
+
+
+# ---------------------------------------------------------------------------------------
+# Leaky ReLU
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("slope", [0.0, 0.01, 0.2, 1.0, 1.5, -0.3])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_leaky_relu_kernels_are_bit_identical(dt, slope, contiguous):
+    rng = np.random.default_rng(1)
+    x = _array(rng, (3, 4, 5), dt, contiguous)
+    x.flat[0], x.flat[1] = 0.0, np.nan
+    gy = _array(rng, (3, 4, 5), dt, contiguous)
+    y = cpu.leaky_relu(x, slope)
+    assert y.shape == x.shape and y.dtype == dt
+    np.testing.assert_array_equal(y, ref.leaky_relu(x, slope))
+    np.testing.assert_array_equal(cpu.leaky_relu_grad(y, gy, slope), ref.leaky_relu_grad(y, gy, slope))
+
+
+# ---------------------------------------------------------------------------------------
+# Optimizer updates: same in-place updates, several steps, contiguous and strided
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("contiguous", [True, False])
+@pytest.mark.parametrize("wd", [0.0, 0.1])
+def test_adam_update_matches_reference(dt, contiguous, wd):
+    results = []
+    for impl in (cpu.adam_update, ref.adam_update):
+        p = _array(np.random.default_rng(3), (4, 5), dt, contiguous)
+        m, v = np.zeros_like(p), np.zeros_like(p)
+        for step in range(1, 4):
+            g = _array(np.random.default_rng(step), (4, 5), dt, contiguous)
+            impl(p, g, m, v, step, 1e-2, 0.5, 0.999, 1e-8, wd)
+        results.append((p, m, v))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("contiguous", [True, False])
+@pytest.mark.parametrize("centered,momentum", [(False, 0.0), (True, 0.0), (True, 0.9), (False, 0.5)])
+def test_rmsprop_update_matches_reference(dt, contiguous, centered, momentum):
+    results = []
+    for impl in (cpu.rmsprop_update, ref.rmsprop_update):
+        r = np.random.default_rng(3)
+        p = _array(r, (4, 5), dt, contiguous)
+        sq = np.zeros_like(p)
+        ga = np.zeros_like(p) if centered else None
+        buf = np.zeros_like(p) if momentum else None
+        for step in range(1, 4):
+            g = _array(np.random.default_rng(step), (4, 5), dt, contiguous)
+            impl(p, g, sq, ga, buf, 1e-2, 0.9, 1e-8, 0.01, momentum)
+        results.append([a for a in (p, sq, ga, buf) if a is not None])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_sgd_update_matches_reference(dt, momentum, nesterov):
+    results = []
+    for impl in (cpu.sgd_update, ref.sgd_update):
+        p = np.random.default_rng(3).standard_normal((4, 5)).astype(dt)
+        buf = np.zeros_like(p) if momentum else None
+        for step in range(1, 4):
+            g = np.random.default_rng(step).standard_normal((4, 5)).astype(dt)
+            impl(p, g, buf, 0.1, momentum, 0.0, 0.01, nesterov, step == 1)
+        results.append([a for a in (p, buf) if a is not None])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------
+# Machinery: registry, threading layer, buffer pool
+
+def test_registry_serves_the_fast_kernels():
+    previous = kernels.get_mode()
+    try:
+        kernels.set_mode("fast")
+        for name in ("conv2d", "conv_transpose2d", "conv2d_grad_weight", "im2col", "col2im",
+                     "batch_norm_stats", "batch_norm_apply", "batch_norm_backward",
+                     "leaky_relu", "leaky_relu_grad", "sgd_update", "adam_update",
+                     "rmsprop_update"):
+            assert kernels.get(name, np) is getattr(cpu, name)
+        kernels.set_mode("reference")
+        assert kernels.get("conv2d", np) is ref.conv2d
+    finally:
+        kernels.set_mode(previous)
+
+
+def test_threading_layer_is_not_openmp():
+    cpu.leaky_relu(np.ones(10, np.float32), 0.2)          # a parallel kernel has run
+    layer = numba.threading_layer()
+    if numba.config.THREADING_LAYER not in ("workqueue", "tbb"):
+        pytest.skip(f"threading layer forced to {numba.config.THREADING_LAYER} by the environment")
+    assert layer in ("workqueue", "tbb")
+
+
+def test_pooled_buffers_never_escape():
+    """Outputs are fresh arrays: they share no memory with the pool, and a later call (which
+    reuses the pool) leaves an earlier result untouched."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    wt = rng.standard_normal((3, 4, 3, 3)).astype(np.float32)
+    outs = [cpu.conv2d(x, w, (1, 1), (1, 1)), cpu.conv_transpose2d(x, wt, (2, 2), (1, 1), (1, 1)),
+            cpu.conv2d_grad_weight(x, cpu.conv2d(x, w), (3, 3)), cpu.im2col(x, 3, 3, (1, 1), (0, 0))]
+    outs.append(cpu.col2im(outs[-1], x.shape, (1, 1), (0, 0)))
+    saved = [o.copy() for o in outs]
+    pool = list(cpu._pool.buffers.values())
+    assert pool, "the conv kernels should have used the pool"
+    for o in outs:
+        assert not any(np.shares_memory(o, b) for b in pool)
+    cpu.conv2d(2 * x, -w, (1, 1), (1, 1))                   # reuses (and overwrites) the pool
+    cpu.conv_transpose2d(3 * x, wt, (2, 2), (1, 1), (1, 1))
+    cpu.conv2d_grad_weight(-x, cpu.conv2d(x, w), (3, 3))
+    cpu.col2im(cpu.im2col(-x, 3, 3, (1, 1), (0, 0)), x.shape, (1, 1), (0, 0))
+    for o, s in zip(outs, saved):
+        np.testing.assert_array_equal(o, s)
+
+
+# ---------------------------------------------------------------------------------------
+# The whole engine: one DCGAN step with fast kernels equals the step with reference ones
+
+def _flatten(state, prefix=""):
+    out = {}
+    for k, v in state.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = np.asarray(v)
+    return out
+
+
+def _dcgan_step(mode):
+    previous = kernels.get_mode()
+    try:
+        kernels.set_mode(mode)
+        tinygan.manual_seed(0)
+        gan = tinygan.gans.create("dcgan", (1, 28, 28), config=dict(ngf=8, ndf=8))
+        x = np.random.default_rng(0).uniform(-1, 1, (4, 1, 28, 28)).astype(np.float32)
+        logs = gan.train_step(tinygan.tensor(x))
+        return logs, _flatten(gan.state_dict())
+    finally:
+        kernels.set_mode(previous)
+
+
+def test_dcgan_step_fast_equals_reference():
+    logs_fast, state_fast = _dcgan_step("fast")
+    logs_ref, state_ref = _dcgan_step("reference")
+    assert logs_fast.keys() == logs_ref.keys() and logs_fast
+    for k in logs_fast:
+        assert logs_fast[k] == pytest.approx(logs_ref[k], rel=1e-4, abs=1e-5), k
+    assert state_fast.keys() == state_ref.keys() and state_fast
+    for k in state_fast:
+        if state_fast[k].dtype.kind == "f":
+            np.testing.assert_allclose(state_fast[k], state_ref[k], rtol=1e-4, atol=1e-5, err_msg=k)
+        else:
+            np.testing.assert_array_equal(state_fast[k], state_ref[k], err_msg=k)
