@@ -185,6 +185,17 @@ def test_bigan_d_loss_is_encoder_pairs_real_generator_pairs_fake():
     assert m.train_step(x)["loss_D"] == pytest.approx(expected, rel=1e-6)
 
 
+def test_bigan_codes_live_in_the_prior_box_and_differ_between_nearly_equal_digits():
+    # MNIST-like batch: the same -1 background, digits differing by a little ink.  Without
+    # batch norm in E every code was nearly the same point (the collapse this guards against).
+    m = create("bigan", IMG, config=TINY["bigan"])
+    x = -np.ones((16, *IMG), np.float32)
+    x[:, :, 10:18, 10:18] += np.random.default_rng(1).uniform(0, 0.1, (16, 1, 8, 8))
+    codes = m.E(Tensor(x)).data
+    assert codes.shape == (16, m.z_dim) and np.all(np.abs(codes) <= 1.0)
+    assert codes.std(0).mean() > 0.1
+
+
 def test_infogan_q_is_trained_by_both_players():
     m = create("infogan", IMG, config=TINY["infogan"])
     q = {id(p) for p in m.Q.parameters()}

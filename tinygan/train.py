@@ -128,7 +128,9 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
         seed, batch_size, options = meta["seed"], meta["batch_size"], meta.get("config")
     dataset = datasets.load(data or "mnist", root=data_dir)
     kind = dataset.kind
-    steps = steps or DEFAULT_STEPS[kind]
+    steps = cls.default_steps.get(kind, DEFAULT_STEPS[kind]) if steps is None else steps
+    if steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
     sample_every = sample_every or max(1, steps // 10)
     checkpoint_every = checkpoint_every or max(1, min(steps // 4, 1000))
 

@@ -39,6 +39,7 @@ class Variant:
     defaults: dict = {}
     data_kinds: tuple = ("image", "toy")   # what data it can train on
     needs_labels: bool = False
+    default_steps: dict = {}               # {"image": N, "toy": M}: `tinygan train` without --steps
 
     def __init__(self, data_shape: tuple, num_classes: int | None = None,
                  config: dict | None = None, device: str = "cpu"):

@@ -11,9 +11,11 @@ Algorithm (one step):
                    log D(G(z), z) + log(1 - D(x, E(x)))      (the non-saturating form).
 
 Defaults (the BiGAN paper's permutation-invariant MNIST setup): z ~ U(-1, 1)^50; G: MLP
-1024-1024 with batch norm and ReLU, tanh out; E: MLP 1024-1024, LeakyReLU 0.2 (the codes are
-unbounded and D learns to reject any outside the prior's box); D(x, z): MLP on the
-concatenation [flatten(x), z], 1024-1024, LeakyReLU 0.2; Adam(2e-4, β1 0.5).
+1024-1024 with batch norm and ReLU, tanh out; E: MLP 1024-1024 with batch norm and LeakyReLU
+0.2, tanh out (our one deviation — the paper's E ends linear; see `Encoder`); D(x, z): MLP on
+the concatenation [flatten(x), z], 1024-1024, LeakyReLU 0.2, no batch norm (a batch of D's
+input is all-encoder or all-generator pairs, so batch statistics would leak which one it is);
+Adam(2e-4, β1 0.5) for D and for G and E together.
 `reconstruct(x)` = G(E(x)); `encoders.reconstruction_quality` scores it on held-out digits.
 """
 from __future__ import annotations
@@ -29,6 +31,27 @@ from .base import Variant
 from .encoders import Autoencoding, mlp_encoder
 from .nets import MLPGenerator, flat_size
 from .registry import register
+
+
+class Encoder(nn.Module):
+    """E(x): flatten, hidden Linear → BatchNorm → LeakyReLU layers, Linear out, then tanh.
+
+    The batch norm is the paper's and it matters here: MNIST digits in [-1, 1] are ~80 % the
+    same -1 background, so without it every digit's hidden features (and code) are nearly the
+    same vector and D's gradient moves all codes together instead of spreading them apart.
+    The tanh is ours (the paper's E ends linear): it keeps the codes inside U(-1, 1)'s box, the
+    only place G is ever trained; unbounded codes overshot to |E(x)| ~ 10 in a few dozen steps,
+    where D rejected them trivially and the game oscillated instead of matching the joints."""
+
+    def __init__(self, data_shape: tuple, z_dim: int, hidden=(1024, 1024), slope: float = 0.2,
+                 bn_momentum: float = 0.1):
+        super().__init__()
+        self.main = MLPGenerator(z_dim, (z_dim,), hidden=hidden, batch_norm=True,
+                                 bn_momentum=bn_momentum, slope=slope, out_tanh=True,
+                                 in_dim=flat_size(data_shape))
+
+    def forward(self, x):
+        return self.main(F.flatten(x, 1))
 
 
 class JointDiscriminator(nn.Module):
@@ -54,7 +77,7 @@ class BiGAN(Autoencoding, Variant):
         hidden = tuple(c["hidden"])
         self.G = MLPGenerator(self.z_dim, self.data_shape, hidden=hidden, batch_norm=True,
                               bn_momentum=0.1, slope=0, out_tanh=not self.is_toy)
-        self.E = mlp_encoder(self.data_shape, self.z_dim, hidden, slope=0.2)
+        self.E = Encoder(self.data_shape, self.z_dim, hidden, slope=0.2)
         self.D = JointDiscriminator(self.data_shape, self.z_dim, hidden)
         betas = (c["beta1"], c["beta2"])
         self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)

@@ -21,6 +21,8 @@ class DCGAN(Variant):
     paper = "Radford et al. 2015, Unsupervised Representation Learning with Deep Convolutional GANs"
     summary = "conv G/D with BN, ReLU/LeakyReLU(0.2), BCE, Adam(2e-4, 0.5)"
     data_kinds = ("image",)
+    # `tinygan train dcgan` (the README's main job): recognisable digits in minutes on 2 cores.
+    default_steps = {"image": 600}
     defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999, **tricks.OPTIONS)
 
     def build(self):
