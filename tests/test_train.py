@@ -82,11 +82,12 @@ def test_ctrl_c_saves_a_checkpoint_and_stops(tmp_path, monkeypatch):
 
     monkeypatch.setattr(GAN, "train_step", step_then_interrupt)
     out = str(tmp_path / "run")
+    handler_before = signal.getsignal(signal.SIGINT)
     summary = train(**TOY, steps=100, checkpoint_every=50, out=out)
     assert summary["interrupted"] and summary["steps"] == 3
     state, meta = checkpoint.load(os.path.join(out, "checkpoints", "last.npz"))
     assert meta["step"] == 3 and state["step"] == 3
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
+    assert signal.getsignal(signal.SIGINT) == handler_before   # the caller's handler is back
     monkeypatch.setattr(GAN, "train_step", real_step)
     assert train(**TOY, steps=5, out=out, resume=True)["steps"] == 5
 
