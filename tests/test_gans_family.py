@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import tinygan
-from tinygan import backend
 from tinygan.autograd import Tensor
 from tinygan.gans import create
 from tinygan.gans.aae import MIXTURE_K, MIXTURE_STD, mixture_centers, sample_mixture

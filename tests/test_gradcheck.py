@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import tinygan as tg
-import tinygan.functional as F
 from tinygan import Function, GradcheckError, Tensor
 
 

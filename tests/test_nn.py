@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tinygan as tg
-from tinygan import backend, nn
+from tinygan import nn
 from tinygan.autograd import Tensor
 
 

@@ -73,6 +73,15 @@ class Variant:
         out = self.G(z, y) if self.needs_labels else self.G(z)
         return self.from_net(out)
 
+    def adam(self, *nets, lr: float | None = None):
+        """Adam over the parameters of `nets` (one optimizer for all of them), with the
+        config's `lr` (unless given), `beta1` and `beta2` — the optimizer nearly every GAN
+        paper since DCGAN uses."""
+        from ..optim import Adam
+        c = self.config
+        params = [p for net in nets for p in net.parameters()]
+        return Adam(params, lr=c["lr"] if lr is None else lr, betas=(c["beta1"], c["beta2"]))
+
     # -- the standard nets, shared by most variants ---------------------------------------------
     def make_nets(self, arch: str = "dcgan", d_batch_norm: bool = True, g_extra: int = 0,
                   d_extra: int = 0, toy_hidden: int = 128):

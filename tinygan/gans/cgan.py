@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from .. import nn, optim
+from .. import nn
 from ..autograd import Tensor
 from ..backend import get_array_module
 from . import losses, tricks
@@ -78,9 +78,7 @@ class CGAN(Variant):
         G, D = self.apply_tricks(G, D, g_ref_input=ref)
         self.G = ConditionalGenerator(G, k)
         self.D = ConditionalDiscriminator(D, k, conv=c["arch"] == "dcgan")
-        betas = (c["beta1"], c["beta2"])
-        self.opt_G = optim.Adam(self.G.parameters(), lr=c["lr"], betas=betas)
-        self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)
+        self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
 
     def random_labels(self, n: int) -> Tensor:
         from ..backend import get_rng

@@ -9,7 +9,6 @@ minibatch_disc, historical_avg, virtual_bn, label_smoothing (real target; 0.9 = 
 """
 from __future__ import annotations
 
-from .. import optim
 from . import losses, tricks
 from .base import Variant
 from .registry import register
@@ -26,11 +25,8 @@ class DCGAN(Variant):
     defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999, **tricks.OPTIONS)
 
     def build(self):
-        c = self.config
         self.G, self.D = self.apply_tricks(*self.make_nets("dcgan"))
-        betas = (c["beta1"], c["beta2"])
-        self.opt_G = optim.Adam(self.G.parameters(), lr=c["lr"], betas=betas)
-        self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)
+        self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
 
     def train_step(self, x, y=None):
         n, x = x.shape[0], self.to_net(x)

@@ -9,7 +9,6 @@ here is the real target b of ½E[(D(x) − b)²].
 """
 from __future__ import annotations
 
-from .. import optim
 from . import losses, tricks
 from .base import Variant
 from .registry import register
@@ -26,9 +25,7 @@ class LSGAN(Variant):
     def build(self):
         c = self.config
         self.G, self.D = self.apply_tricks(*self.make_nets(c["arch"], toy_hidden=c["toy_hidden"]))
-        betas = (c["beta1"], c["beta2"])
-        self.opt_G = optim.Adam(self.G.parameters(), lr=c["lr"], betas=betas)
-        self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)
+        self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
 
     def train_step(self, x, y=None):
         n, x = x.shape[0], self.to_net(x)

@@ -76,9 +76,7 @@ class WGANGP(_Wasserstein):
     def build(self):
         c = self.config
         self.G, self.D = self.make_nets(c["arch"], d_batch_norm=False, toy_hidden=c["toy_hidden"])
-        betas = (c["beta1"], c["beta2"])
-        self.opt_G = optim.Adam(self.G.parameters(), lr=c["lr"], betas=betas)
-        self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)
+        self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
 
     def train_step(self, x, y=None):
         n, x = x.shape[0], self.to_net(x)
