@@ -133,3 +133,11 @@ def test_console_entry_point():
     r = subprocess.run([sys.executable, "-m", "tinygan", "train", "nope"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "unknown variant" in r.stderr
+
+
+def test_bench_command_passes_its_options_through(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--no-torch", "--only", "steps", "--no-memory", "--quiet",
+                 "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert "dcgan" in json.dumps(report) and "--quick" not in capsys.readouterr().err

@@ -169,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        # Every later word belongs to bench's own parser; argparse's REMAINDER would try to
+        # read a leading `--quick` as one of ours.
+        argv = ["bench", "--", *argv[1:]]
     args = build_parser().parse_args(argv)
     from .checkpoint import CheckpointError
     from .train import RunExists, TrainingDiverged
