@@ -10,6 +10,8 @@ import pkgutil
 from .registry import VARIANTS, get, register
 from .base import Variant
 
+__all__ = ["VARIANTS", "Variant", "create", "get", "register"]
+
 for _m in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if not _m.startswith("_"):
         importlib.import_module(f"{__name__}.{_m}")

@@ -67,9 +67,8 @@ class AAE(Autoencoding, Variant):
         self.D = mlp_encoder((self.z_dim,), 1, c["d_hidden"])        # code → logit
         self.opt_AE = optim.Adam(list(self.E.parameters()) + list(self.G.parameters()),
                                  lr=c["lr_recon"])
-        betas = (c["beta1"], c["beta2"])
-        self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr_adv"], betas=betas)
-        self.opt_E = optim.Adam(self.E.parameters(), lr=c["lr_adv"], betas=betas)
+        self.opt_D = self.adam(self.D, lr=c["lr_adv"])
+        self.opt_E = self.adam(self.E, lr=c["lr_adv"])
 
     # -- the prior ------------------------------------------------------------------------------
     def sample_z(self, n):

@@ -12,7 +12,6 @@ Nets: MLPs 784-512-512-20 and back, ReLU (the VAE's, so the two compare like for
 """
 from __future__ import annotations
 
-from .. import optim
 from .base import Variant
 from .encoders import (Autoencoding, decode_mean, mlp_decoder, mlp_encoder, reconstruction_loss,
                        resolve_likelihood)
@@ -32,8 +31,7 @@ class AE(Autoencoding, Variant):
         self.likelihood = resolve_likelihood(c["likelihood"], self.is_toy)
         self.E = mlp_encoder(self.data_shape, self.z_dim, c["hidden"])
         self.G = mlp_decoder(self.z_dim, self.data_shape, c["hidden"])
-        self.opt = optim.Adam(list(self.E.parameters()) + list(self.G.parameters()), lr=c["lr"],
-                              betas=(c["beta1"], c["beta2"]))
+        self.opt = self.adam(self.E, self.G)
 
     def code(self, x):
         return self.E(x)

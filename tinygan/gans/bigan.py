@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend, nn, optim
+from .. import backend, nn
 from .. import functional as F
 from ..autograd import Tensor
 from ..tensor_factories import rand
@@ -79,10 +79,8 @@ class BiGAN(Autoencoding, Variant):
                               bn_momentum=0.1, slope=0, out_tanh=not self.is_toy)
         self.E = Encoder(self.data_shape, self.z_dim, hidden, slope=0.2)
         self.D = JointDiscriminator(self.data_shape, self.z_dim, hidden)
-        betas = (c["beta1"], c["beta2"])
-        self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)
-        self.opt_GE = optim.Adam(list(self.G.parameters()) + list(self.E.parameters()),
-                                 lr=c["lr"], betas=betas)
+        self.opt_D = self.adam(self.D)
+        self.opt_GE = self.adam(self.G, self.E)
 
     def sample_z(self, n):
         """z ~ U(-1, 1)^z_dim, the BiGAN paper's prior."""

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from .. import backend, nn, optim
+from .. import backend, nn
 from .. import functional as F
 from ..autograd import Tensor
 from ..tensor_factories import rand, randn
@@ -118,11 +118,8 @@ class InfoGAN(Variant):
         self.G = dcgan_init_(InfoGenerator(self.z_dim, C, (H, W), c["ngf"], c["fc"]))
         self.D = dcgan_init_(InfoDiscriminator(C, (H, W), c["ndf"], c["fc"]))
         self.Q = dcgan_init_(QHead(c["fc"], c["n_cat"], c["n_cont"], c["q_hidden"], c["learn_std"]))
-        betas = (c["beta1"], c["beta2"])
-        self.opt_D = optim.Adam(list(self.D.parameters()) + list(self.Q.parameters()),
-                                lr=c["lr_D"], betas=betas)
-        self.opt_G = optim.Adam(list(self.G.parameters()) + list(self.Q.parameters()),
-                                lr=c["lr_G"], betas=betas)
+        self.opt_D = self.adam(self.D, self.Q, lr=c["lr_D"])
+        self.opt_G = self.adam(self.G, self.Q, lr=c["lr_G"])
 
     # -- the latent: [noise z | one-hot c1 | continuous c2..] -----------------------------------
     @property

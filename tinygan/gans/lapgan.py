@@ -160,9 +160,7 @@ class LAPGAN(Variant):
             self.opt_G = optim.SGD(self.G.parameters(), lr=c["lr"], momentum=c["momentum"])
             self.opt_D = optim.SGD(self.D.parameters(), lr=c["lr"], momentum=c["momentum"])
         elif c["optimizer"] == "adam":
-            betas = (c["beta1"], c["beta2"])
-            self.opt_G = optim.Adam(self.G.parameters(), lr=c["lr"], betas=betas)
-            self.opt_D = optim.Adam(self.D.parameters(), lr=c["lr"], betas=betas)
+            self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
         else:
             raise ValueError(f"lapgan: optimizer must be 'sgd' or 'adam', got {c['optimizer']!r}")
 

@@ -16,7 +16,6 @@ units, z_dim up to 200, Adagrad; ReLU + Adam 1e-3 is today's equivalent and trai
 """
 from __future__ import annotations
 
-from .. import optim
 from ..tensor_factories import randn
 from .base import Variant
 from .encoders import (Autoencoding, decode_mean, kl_to_standard_normal, mlp_decoder, mlp_encoder,
@@ -37,8 +36,7 @@ class VAE(Autoencoding, Variant):
         self.likelihood = resolve_likelihood(c["likelihood"], self.is_toy)
         self.E = mlp_encoder(self.data_shape, 2 * self.z_dim, c["hidden"])   # → (μ, log σ²)
         self.G = mlp_decoder(self.z_dim, self.data_shape, c["hidden"])
-        self.opt = optim.Adam(list(self.E.parameters()) + list(self.G.parameters()), lr=c["lr"],
-                              betas=(c["beta1"], c["beta2"]))
+        self.opt = self.adam(self.E, self.G)
 
     def posterior(self, x):
         """(μ, log σ²) of q(z | x)."""
