@@ -155,6 +155,77 @@ def make_step(variant: str, N: int, device: str = "cpu"):
     return step
 
 
+def record_gemms(step) -> list:
+    """The matrix products one call of `step` computes, as (a_shape, a_transposed, b_shape,
+    b_transposed, with_out): the conv kernels' np.matmul calls and the MatMul op's `a @ b`
+    (Linear layers).  `step` must have run once already (nothing left to compile)."""
+    from tinygan.functional import arith
+    from tinygan.kernels import cpu
+    calls = []
+
+    def layout(a):
+        if a.flags.c_contiguous:
+            return a.shape, False
+        if a.ndim == 2 and a.flags.f_contiguous:
+            return a.shape, True
+        return a.shape, None                      # anything else: replayed as a C-order copy
+
+    def note(a, b, out):
+        calls.append((*layout(a), *layout(b), out is not None))
+
+    class RecordingNumpy:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def matmul(a, b, out=None):
+            note(a, b, out)
+            return np.matmul(a, b, out=out)
+
+    plain_forward = arith.MatMul.forward
+
+    def forward(self, a, b):
+        note(a, b, None)
+        return plain_forward(self, a, b)
+
+    cpu.np, arith.MatMul.forward = RecordingNumpy(), forward
+    try:
+        step()
+    finally:
+        cpu.np, arith.MatMul.forward = np, plain_forward
+    return calls
+
+
+def make_gemm_replay(variant: str, N: int):
+    """Only the GEMMs of one step of `variant`, same shapes and memory layouts, back to back:
+    the time no implementation built on this BLAS can go below (the step's compute floor)."""
+    from tinygan import kernels
+    old = kernels.get_mode()
+    kernels.set_mode("fast")
+    try:
+        step = make_step(variant, N)
+        step()
+        calls = record_gemms(step)
+    finally:
+        kernels.set_mode(old)
+    r = np.random.default_rng(0)
+
+    def operand(shape, transposed):
+        a = r.standard_normal(shape[::-1] if transposed else shape).astype(np.float32)
+        return a.T if transposed else a
+
+    ops = [(operand(sa, ta), operand(sb, tb), wo) for sa, ta, sb, tb, wo in calls]
+    outs = [np.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1]),
+                     np.float32) if wo else None for a, b, wo in ops]
+
+    def replay():
+        for (a, b, _), out in zip(ops, outs):
+            np.matmul(a, b, out=out)
+    replay.n_gemms = len(ops)
+    replay.gflop = sum(2 * a.size * b.shape[-1] for a, b, _ in ops) / 1e9
+    return replay
+
+
 def make(w: dict, device: str = "cpu"):
     """(fn, sync) for workload spec `w`."""
     xp = _xp(device)
@@ -162,6 +233,8 @@ def make(w: dict, device: str = "cpu"):
         fn = _kernel_fn(w, xp)
     elif w["group"] == "layers":
         fn = _layer_fn(w, xp)
+    elif w["kind"] == "gemms":
+        fn = make_gemm_replay(w["variant"], w["batch"])
     else:
         fn = make_step(w["variant"], w["batch"], device)
     return fn, _sync_for(device)
@@ -189,6 +262,37 @@ def reference_kernel_names() -> list:
                   and not n.startswith("_") and not n.endswith("_size"))
 
 
+def load_kernel_code(device: str = "cpu") -> None:
+    """Call every fast CPU kernel (parallel loops and serial twins) once on tiny float32
+    arrays, so that Numba's runtime and the compiled code are in memory before the RSS
+    baseline is read — as torch's libraries are once `import torch` returns.  The memory
+    figures then count data (nets, optimizer state, activations, pools), not code."""
+    if device != "cpu":
+        return
+    from tinygan.kernels import cpu
+    r = np.random.default_rng(0)
+    x = r.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w = r.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    p, g = r.standard_normal(8).astype(np.float32), r.standard_normal(8).astype(np.float32)
+    saved = cpu.PARALLEL_MIN
+    try:
+        for cpu.PARALLEL_MIN in (0, 1 << 62):
+            y = cpu.conv2d(x, w, (1, 1), (1, 1))
+            cpu.conv_transpose2d(y, w, (1, 1), (1, 1), (0, 0))
+            cpu.conv2d_grad_weight(x, y, (3, 3), (1, 1), (1, 1))
+            cpu.col2im(cpu.im2col(x, 3, 3, (1, 1), (1, 1)), x.shape, (1, 1), (1, 1))
+            mean, var = cpu.batch_norm_stats(x)
+            cpu.batch_norm_apply(x, mean, var, mean, var)
+            cpu.batch_norm_backward(x, x, mean, var, mean)
+            cpu.leaky_relu_grad(cpu.leaky_relu(x, 0.2), x, 0.2)
+            cpu.adam_update(p, g, p.copy(), p * p, 1, 1e-3, 0.5, 0.999, 1e-8)
+            cpu.sgd_update(p, g, p.copy(), 1e-3, 0.9)
+            cpu.rmsprop_update(p, g, p * p, None, None, 1e-3, 0.99, 1e-8)
+    finally:
+        cpu.PARALLEL_MIN = saved
+    cpu.clear_pool()
+
+
 def memory_main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.ours")
     ap.add_argument("--memory", required=True, choices=shapes.STEPS)
@@ -198,11 +302,13 @@ def memory_main(argv=None) -> int:
     a = ap.parse_args(argv)
     from tinygan import kernels
     kernels.set_mode(a.mode)
+    load_kernel_code(a.device)
+    start = shapes.rss_now_kib()
     step = make_step(a.memory, a.batch, a.device)
     sync = _sync_for(a.device)
     step()                                   # warm-up: kernels compiled / loaded, Adam state made
     sync()
-    out = shapes.rss_step_peak(step, sync)
+    out = shapes.rss_step_peak(step, sync, start)
     # Informational second number: NumPy's own allocations as tracemalloc sees them (Numba's
     # internal allocations are not traced, so this can only under-count a fast kernel).
     import tracemalloc

@@ -115,13 +115,14 @@ def measure(w, cfg, device, worker, with_ref, kernels):
     fn, sync = ours.make(w, device)
     inner, t = shapes.calibrate(fn, sync, cfg["min_sample_s"][group])
     sides["fast"] = dict(fn=fn, sync=sync, inner=inner, n=_n_samples(cfg, group, t * inner), times=[])
-    if with_ref and (group != "steps" or cfg["ref_steps"]):
+    gemms = w["kind"] == "gemms"             # BLAS only: no reference mode, no PyTorch side
+    if with_ref and not gemms and (group != "steps" or cfg["ref_steps"]):
         kernels.set_mode("reference")
         inner, t = shapes.calibrate(fn, sync, cfg["min_sample_s"][group])
         sides["reference"] = dict(fn=fn, sync=sync, inner=inner, n=_n_samples(cfg, group, t * inner),
                                   times=[])
     torch_error = None
-    if worker is not None:
+    if worker is not None and not gemms:
         try:
             rep = worker.ask(op="calibrate", spec=w, min_sample_s=cfg["min_sample_s"][group])
             sides["torch"] = dict(inner=rep["inner"], n=_n_samples(cfg, group, rep["t"] * rep["inner"]),
@@ -251,14 +252,22 @@ def main(argv=None) -> int:
         if worker is not None:
             worker.close()
     rows += totals(rows)
+    for r in rows:                           # the GEMM floor, against PyTorch's canonical step
+        if r.get("kind") == "gemms":
+            step = next((q for q in rows if q.get("kind") == "step" and q["variant"] == r["variant"]
+                         and not q.get("torch_g_inputs") and q["torch_ms"]), None)
+            if step:
+                r["fast_over_torch"] = r["ours_fast_ms"] / step["torch_ms"]
+                r["note"] = "ours/torch: to PyTorch's whole step"
     memory = {}
     if not args.no_memory and args.only in (None, "steps"):
         for v in (("dcgan",) if args.quick else shapes.STEPS):
             memory[v] = {"ours": measure_memory("ours", v, batch, args.device, args.threads)}
             if worker is not None:
                 memory[v]["torch"] = measure_memory("torch", v, batch, args.device, args.threads)
-                a, b = memory[v]["ours"].get("step_mib"), memory[v]["torch"].get("step_mib")
-                memory[v]["ours_over_torch"] = a / b if a is not None and b else None
+                for key in ("step_mib", "total_mib"):
+                    a, b = memory[v]["ours"].get(key), memory[v]["torch"].get(key)
+                    memory[v]["ours_over_torch_" + key[:-4]] = a / b if a is not None and b else None
     uncovered = sorted(set(ours.reference_kernel_names()) - shapes.kernel_names_covered())
     report = dict(meta=meta(argv, batch, fast, torch_info, args.device), results=rows, memory=memory,
                   kernels_without_workload=uncovered, wall_s=time.perf_counter() - t_start)
@@ -285,12 +294,19 @@ def render(report) -> str:
              "Times are medians in ms; ratios are time ratios (< 1: ours is faster).", "",
              table(report["results"])]
     if report["memory"]:
-        lines += ["", "Peak memory of one step (RSS increase over the warmed-up process, MiB):", "",
-                  "| step | ours | torch | ours/torch | ours (tracemalloc) |", "|---|---|---|---|---|"]
+        lines += ["", "Peak memory of a step, MiB: *total* = peak RSS during a step minus the RSS "
+                  "after the imports (parameters, gradients, optimizer state, activations, buffer "
+                  "pools, memory the allocator keeps); *step* = the rise over the warmed-up "
+                  "process:", "",
+                  "| step | ours total | torch total | ours/torch total | ours step | torch step "
+                  "| ours/torch step | ours (tracemalloc) |", "|---|---|---|---|---|---|---|---|"]
         for v, d in report["memory"].items():
             o, t = d.get("ours", {}), d.get("torch", {})
-            lines.append(f"| {v} | {_fmt(o.get('step_mib'), '.1f')} | {_fmt(t.get('step_mib'), '.1f')} | "
-                         f"{_fmt(d.get('ours_over_torch'), '.2f')} | {_fmt(o.get('tracemalloc_step_mib'), '.1f')} |")
+            lines.append(f"| {v} | {_fmt(o.get('total_mib'), '.1f')} | {_fmt(t.get('total_mib'), '.1f')} | "
+                         f"{_fmt(d.get('ours_over_torch_total'), '.2f')} | "
+                         f"{_fmt(o.get('step_mib'), '.1f')} | {_fmt(t.get('step_mib'), '.1f')} | "
+                         f"{_fmt(d.get('ours_over_torch_step'), '.2f')} | "
+                         f"{_fmt(o.get('tracemalloc_step_mib'), '.1f')} |")
     if report["kernels_without_workload"]:
         lines += ["", "Kernels in reference.py with no workload yet: " + ", ".join(report["kernels_without_workload"])]
     return "\n".join(lines)

@@ -91,7 +91,8 @@ def step_flops(variant: str, N: int) -> int | None:
     whose input needs none (data, detached fakes, z).
 
       D step: G forward; D forward + backward on real and on detached fake.
-      G step: G forward + backward (no gx at G's first layer); D forward + backward (gx and gW).
+      G step: G forward + backward (no gx at G's first layer); D forward + backward to its
+              input (gx only: the G update back-propagates into G's parameters alone).
     wgan_gp's double backward has no simple closed count: None (GFLOP/s left blank).
     """
     if variant == "dcgan":
@@ -103,7 +104,7 @@ def step_flops(variant: str, N: int) -> int | None:
         return None
     fG, fD = sum(G), sum(D)
     d_step = fG + 2 * (3 * fD - D[0])
-    g_step = (3 * fG - G[0]) + 3 * fD
+    g_step = (3 * fG - G[0]) + 2 * fD
     return d_step + g_step
 
 
@@ -177,8 +178,16 @@ def _kernel_specs(N):
 def _step_specs(N):
     titles = {"gan": "gan step (MLP)", "dcgan": "dcgan step (D then G)",
               "wgan_gp": f"wgan_gp iteration ({N_CRITIC} critic + 1 G)"}
-    return [dict(group="steps", kind="step", variant=v, name=titles[v], flops=step_flops(v, N))
-            for v in STEPS]
+    out = [dict(group="steps", kind="step", variant=v, name=titles[v], flops=step_flops(v, N))
+           for v in STEPS]
+    # PyTorch's canonical G step also computes D's weight gradients; the same step with
+    # backward(inputs=G's parameters), as tinygan does it, is the like-for-like baseline.
+    out.insert(2, dict(out[1], name="dcgan step; torch with backward(inputs=G params)",
+                       torch_g_inputs=True))
+    # The floor: only the GEMMs of our dcgan step, back to back (ratio: to torch's whole step).
+    out.insert(3, dict(group="steps", kind="gemms", variant="dcgan",
+                       name="dcgan step: its GEMMs alone", flops=step_flops("dcgan", N)))
+    return out
 
 
 def workloads(N: int, only: str | None = None) -> list:
@@ -248,9 +257,16 @@ def _status_kib(field: str) -> int:
     return int(m.group(1))
 
 
-def rss_step_peak(step, sync) -> dict:
+def rss_now_kib() -> int:
+    return _status_kib("VmRSS")
+
+
+def rss_step_peak(step, sync, start_kib: int | None = None) -> dict:
     """Run `step` once more after the caller's warm-up: {"base_mib": RSS before it,
-    "peak_mib": high-water RSS during it, "step_mib": the difference}."""
+    "peak_mib": high-water RSS during it, "step_mib": the difference, and with `start_kib`
+    (RSS after the imports, before the nets were built) "total_mib": peak - start, which
+    counts what the step needs that outlives it too — parameters, optimizer state, buffer
+    pools, memory an allocator keeps}."""
     base = _status_kib("VmRSS")
     reset = True
     try:
@@ -261,8 +277,11 @@ def rss_step_peak(step, sync) -> dict:
     step()
     sync()
     peak = _status_kib("VmHWM")
-    return {"base_mib": base / 1024, "peak_mib": peak / 1024, "step_mib": (peak - base) / 1024,
-            "hwm_reset": reset}
+    out = {"base_mib": base / 1024, "peak_mib": peak / 1024, "step_mib": (peak - base) / 1024,
+           "hwm_reset": reset}
+    if start_kib is not None:
+        out["total_mib"] = (peak - start_kib) / 1024
+    return out
 
 
 def machine_info() -> dict:

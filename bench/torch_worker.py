@@ -98,7 +98,10 @@ def mlp_D():
 # ---------------------------------------------------------------------------------------
 # Steps (tinygan/gans/gan.py, dcgan.py, wgan.py)
 
-def make_step(variant: str, N: int):
+def make_step(variant: str, N: int, g_backward_inputs: bool = False):
+    """The canonical step (loss_G.backward() also fills D's weight gradients, which the G
+    update never uses), or with `g_backward_inputs` the G step as tinygan does it:
+    loss_G.backward(inputs=G's parameters)."""
     torch.manual_seed(0)
     x = torch.empty((N,) + shapes.IMAGE).uniform_(-1, 1).to(DEV)
     bce = F.binary_cross_entropy_with_logits
@@ -126,7 +129,7 @@ def make_step(variant: str, N: int):
         lg = D(G(zG()))
         loss_G = bce(lg, torch.ones_like(lg))
         opt_G.zero_grad()
-        loss_G.backward()
+        loss_G.backward(inputs=list(G.parameters()) if g_backward_inputs else None)
         opt_G.step()
         return loss_D.item(), loss_G.item()
 
@@ -242,7 +245,9 @@ def make(w: dict):
         return _kernel_fn(w)
     if w["group"] == "layers":
         return _layer_fn(w)
-    return make_step(w["variant"], w["batch"])
+    if w["kind"] != "step":
+        raise ValueError(f"no PyTorch counterpart for a {w['kind']!r} workload")
+    return make_step(w["variant"], w["batch"], w.get("torch_g_inputs", False))
 
 
 # ---------------------------------------------------------------------------------------
@@ -284,12 +289,31 @@ def serve() -> int:
     return 0
 
 
+def load_library_code() -> None:
+    """One tiny forward+backward of every layer kind and an Adam step, so that oneDNN / MKL
+    have loaded and generated their code before the RSS baseline is read (the tinygan side
+    does the same for its Numba kernels); the memory figures then count data, not code."""
+    x = torch.randn(2, 3, 6, 6, device=DEV, requires_grad=True)
+    layers = [nn.Conv2d(3, 4, 4, 2, 1, bias=False), nn.ConvTranspose2d(3, 4, 4, 2, 1, bias=False),
+              nn.BatchNorm2d(3), nn.LeakyReLU(0.2), nn.Tanh()]
+    lin = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.LeakyReLU(0.2)).to(DEV)
+    params = [p for m in layers for p in m.parameters()] + list(lin.parameters())
+    opt = torch.optim.Adam(params)
+    for m in layers:
+        m.to(DEV)(x).sum().backward()
+    F.binary_cross_entropy_with_logits(lin(x.reshape(-1, 6)[:4]), torch.ones(4, 5, device=DEV)).backward()
+    opt.step()
+    _sync()
+
+
 def memory_main(a) -> int:
     _setup(a.device, a.threads)
+    load_library_code()
+    start = shapes.rss_now_kib()
     step = make_step(a.memory, a.batch)
     step()                               # warm-up, as on the tinygan side
     _sync()
-    out = shapes.rss_step_peak(step, _sync)
+    out = shapes.rss_step_peak(step, _sync, start)
     if DEV == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()

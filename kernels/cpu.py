@@ -13,13 +13,21 @@ Same names, signatures and results as `reference.py` (tested against it); regist
   is owned by one thread, so col2im adds into its planes without races and in the
   reference's order (bit-identical).  The public batch-major im2col/col2im reuse the same
   channel-major kernels plus one transpose, so one compiled kernel per dtype serves all.
-- **A buffer pool** (`_scratch`) for the multi-MB temporaries (columns, GEMM results,
-  transposes): fresh allocations of that size are page-faulted on every call on these VMs.
-  Pool memory never leaves a kernel: every array a kernel returns is freshly allocated.
+- **No page faults for the multi-MB temporaries** (columns, GEMM results, transposes):
+  glibc is told to keep freed memory (see below), so a fresh array reuses warm pages; where
+  that cannot be set, a buffer pool (`_scratch`) keeps one buffer per slot instead.  Pool
+  memory never leaves a kernel: every array a kernel returns is freshly allocated.
 - **Fused passes** for batch norm (statistics, apply, backward) and the leaky ReLU, and one
   loop per optimizer update instead of ~10 NumPy temporaries.
 - **The `workqueue` threading layer**: Numba's default OpenMP layer leaves its workers
   spinning after a parallel region, and they steal the second core from OpenBLAS.
+- **Serial twins for small arrays.**  Handing a loop to the worker threads costs tens of µs,
+  far more while OpenBLAS's threads still spin after a GEMM; below `PARALLEL_MIN` elements
+  (the MLP's batch-norm layers, biases, most optimizer updates) the same loop runs
+  single-threaded in the caller.
+- **malloc keeps freed memory** (`keep_freed_memory`, at import): glibc otherwise maps every
+  array over 128 KiB afresh and unmaps it on free, so each new activation or gradient pays the
+  page faults again (~1,300 faults, ~6 ms, per MLP `gan` step here).
 
 Every kernel accepts float32 and float64 and any strides (inputs are made C-contiguous first,
 a no-op for the usual case); each Numba kernel is compiled for those two dtypes only, to keep
@@ -28,8 +36,10 @@ Anything else (mixed dtypes, other float types) falls back to the reference kern
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
+import types
 
 import numba
 
@@ -44,6 +54,44 @@ from . import reference, register  # noqa: E402
 from .reference import conv_output_size, conv_transpose_output_size  # noqa: E402
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Below this many elements an elementwise / batch-norm / optimizer loop runs serially.
+PARALLEL_MIN = 1 << 17
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to serve arrays up to 32 MiB (its limit) from the heap and to keep
+    freed memory there for the next array, instead of mmap-ing every array over 128 KiB
+    (then page-faulting each 4 KiB page, ~4.5 µs apiece on these VMs) and unmapping it on
+    free — what a caching allocator (PyTorch's, CuPy's) does for a framework.  The price is
+    that the process's RSS stays at its high-water mark.  Set TINYGAN_MALLOC=system to keep
+    glibc's defaults; a libc without `mallopt` is left alone.  True when applied."""
+    if os.environ.get("TINYGAN_MALLOC", "").lower() == "system":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+                    and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
+MALLOC_TUNED = keep_freed_memory()
+
+
+def _serial_twin(kernel):
+    """The same loop compiled without threads (prange runs as range), cached on disk under
+    its own name, for calls on fewer than PARALLEL_MIN elements."""
+    f = kernel.py_func
+    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial",
+                              f.__defaults__, f.__closure__)
+    twin.__qualname__ = f.__qualname__ + "_serial"
+    return njit(cache=True)(twin)
+
+
+def _pick(kernel, twin, size):
+    return kernel if size >= PARALLEL_MIN else twin
 
 
 def _fast_dtype(*arrays) -> bool:
@@ -67,7 +115,12 @@ def _scratch(slot: str, shape, dtype):
     """A scratch array of `shape` that stays valid until the next request for the same slot.
 
     Only for temporaries a kernel consumes before it returns; never hand one to the caller.
+    When malloc keeps freed memory (MALLOC_TUNED) the heap already is the pool, so this is a
+    plain fresh array that lives only as long as the kernel needs it — the pool's buffers,
+    held for the whole run, added ~20 MiB to the peak of a DCGAN step.
     """
+    if MALLOC_TUNED:
+        return np.empty(tuple(int(s) for s in shape), dtype=dtype)
     size = 1
     for s in shape:
         size *= int(s)
@@ -347,6 +400,11 @@ def _bn_backward_gx_kernel(x, gy, mean, inv_std, k, gb, gw, M, gx):
             gx[n, c, l] = kc * (M * gy[n, c, l] - b - xhat * wc)
 
 
+_bn_stats_serial, _bn_affine_serial, _bn_backward_sums_serial, _bn_backward_gx_serial = map(
+    _serial_twin, (_bn_stats_kernel, _bn_affine_kernel, _bn_backward_sums_kernel,
+                   _bn_backward_gx_kernel))
+
+
 def _as_ncl(x):
     return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
 
@@ -356,7 +414,7 @@ def batch_norm_stats(x):
         return reference.batch_norm_stats(x)
     C = x.shape[1]
     mean, var = np.empty(C, dtype=x.dtype), np.empty(C, dtype=x.dtype)
-    _bn_stats_kernel(_as_ncl(x), mean, var)
+    _pick(_bn_stats_kernel, _bn_stats_serial, x.size)(_as_ncl(x), mean, var)
     return mean, var
 
 
@@ -368,7 +426,8 @@ def batch_norm_apply(x, mean, inv_std, weight, bias):
     shift = bias - mean * scale
     x3 = _as_ncl(x)
     y = np.empty(x.shape, dtype=x.dtype)
-    _bn_affine_kernel(x3, np.ascontiguousarray(scale, dtype=x.dtype),
+    _pick(_bn_affine_kernel, _bn_affine_serial, x.size)(
+        x3, np.ascontiguousarray(scale, dtype=x.dtype),
                       np.ascontiguousarray(shift, dtype=x.dtype), y.reshape(x3.shape))
     return y
 
@@ -383,10 +442,12 @@ def batch_norm_backward(x, gy, mean, inv_std, weight):
     mean = np.ascontiguousarray(mean, dtype=dt)
     inv_std = np.ascontiguousarray(inv_std, dtype=dt)
     gw, gb = np.empty(C, dtype=dt), np.empty(C, dtype=dt)
-    _bn_backward_sums_kernel(x3, gy3, mean, inv_std, gw, gb)
+    _pick(_bn_backward_sums_kernel, _bn_backward_sums_serial, x.size)(
+        x3, gy3, mean, inv_std, gw, gb)
     k = np.ascontiguousarray(weight * inv_std / M, dtype=dt)
     gx = np.empty(x.shape, dtype=dt)
-    _bn_backward_gx_kernel(x3, gy3, mean, inv_std, k, gb, gw, dt.type(M), gx.reshape(x3.shape))
+    _pick(_bn_backward_gx_kernel, _bn_backward_gx_serial, x.size)(
+        x3, gy3, mean, inv_std, k, gb, gw, dt.type(M), gx.reshape(x3.shape))
     return gx, gw, gb
 
 
@@ -412,12 +473,16 @@ def _leaky_relu_grad_kernel(y, gy, one, slope, gx):
         gx[k] = (one if y[k] > 0 else slope) * gy[k]
 
 
+_leaky_relu_serial, _leaky_relu_grad_serial = map(_serial_twin, (_leaky_relu_kernel,
+                                                               _leaky_relu_grad_kernel))
+
+
 def leaky_relu(x, slope):
     if not _fast_dtype(x):
         return reference.leaky_relu(x, slope)
     xc = np.ascontiguousarray(x)
     y = np.empty(x.shape, dtype=x.dtype)
-    _leaky_relu_kernel(xc.reshape(-1), x.dtype.type(slope), y.reshape(-1))
+    _pick(_leaky_relu_kernel, _leaky_relu_serial, x.size)(xc.reshape(-1), x.dtype.type(slope), y.reshape(-1))
     return y
 
 
@@ -428,8 +493,9 @@ def leaky_relu_grad(y, gy, slope):
     # The reference's scale is mask * (1 - slope) + slope, rounded in gy's dtype.
     one = t(t(1 - slope) + t(slope))
     gx = np.empty(gy.shape, dtype=gy.dtype)
-    _leaky_relu_grad_kernel(np.ascontiguousarray(y).reshape(-1),
-                            np.ascontiguousarray(gy).reshape(-1), one, t(slope), gx.reshape(-1))
+    _pick(_leaky_relu_grad_kernel, _leaky_relu_grad_serial, gy.size)(
+        np.ascontiguousarray(y).reshape(-1), np.ascontiguousarray(gy).reshape(-1), one, t(slope),
+        gx.reshape(-1))
     return gx
 
 
@@ -498,6 +564,10 @@ def _rmsprop_kernel(p, g, sq, ga, centered, buf, has_buf, lr, alpha, one_minus_a
             p[k] -= lr * d / denom
 
 
+_sgd_serial, _adam_serial, _rmsprop_serial = map(_serial_twin, (_sgd_kernel, _adam_kernel,
+                                                                 _rmsprop_kernel))
+
+
 def sgd_update(p, g, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
                first=False):
     arrays = (p, g) if buf is None else (p, g, buf)
@@ -506,8 +576,9 @@ def sgd_update(p, g, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nes
                                     first)
     t = p.dtype.type
     b = p if buf is None else buf               # a dummy when there is no buffer: never read
-    _sgd_kernel(p.reshape(-1), g.reshape(-1), b.reshape(-1), buf is not None, t(lr),
-                t(momentum), t(1 - dampening), t(weight_decay), bool(nesterov), bool(first))
+    _pick(_sgd_kernel, _sgd_serial, p.size)(
+        p.reshape(-1), g.reshape(-1), b.reshape(-1), buf is not None, t(lr), t(momentum),
+        t(1 - dampening), t(weight_decay), bool(nesterov), bool(first))
 
 
 def adam_update(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0):
@@ -516,9 +587,9 @@ def adam_update(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0):
     t = p.dtype.type
     bias_correction1 = 1 - beta1 ** step
     bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-    _adam_kernel(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                 t(lr / bias_correction1), t(1 - beta1), t(beta2), t(1 - beta2),
-                 t(bias_correction2_sqrt), t(eps), t(weight_decay))
+    _pick(_adam_kernel, _adam_serial, p.size)(
+        p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), t(lr / bias_correction1),
+        t(1 - beta1), t(beta2), t(1 - beta2), t(bias_correction2_sqrt), t(eps), t(weight_decay))
 
 
 def rmsprop_update(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay=0.0,
@@ -530,9 +601,10 @@ def rmsprop_update(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay
     t = p.dtype.type
     ga = p if grad_avg is None else grad_avg    # dummies when absent: never read
     b = p if buf is None else buf
-    _rmsprop_kernel(p.reshape(-1), g.reshape(-1), square_avg.reshape(-1), ga.reshape(-1),
-                    grad_avg is not None, b.reshape(-1), buf is not None, t(lr), t(alpha),
-                    t(1 - alpha), t(eps), t(weight_decay), t(momentum))
+    _pick(_rmsprop_kernel, _rmsprop_serial, p.size)(
+        p.reshape(-1), g.reshape(-1), square_avg.reshape(-1), ga.reshape(-1),
+        grad_avg is not None, b.reshape(-1), buf is not None, t(lr), t(alpha), t(1 - alpha),
+        t(eps), t(weight_decay), t(momentum))
 
 
 for _name in ("im2col", "col2im", "conv2d", "conv_transpose2d", "conv2d_grad_weight",

@@ -241,6 +241,47 @@ def test_leaf_the_backward_never_reached_keeps_grad_none():
     assert x.grad is not None
 
 
+def test_backward_with_inputs_fills_only_those_and_skips_the_rest():
+    """loss.backward(inputs=[...]) as in torch: only those .grad are written, and the ops on
+    the way are asked only for the gradients that lead there (no dL/dW_d for a G update)."""
+    asked = []
+
+    class Spy(Function):                    # y = a @ b, recording what backward is asked for
+        def forward(self, a, b):
+            return a @ b
+
+        def backward(self, gy):
+            asked.append(self.needs_input_grad)
+            a, b = self.inputs
+            return (gy @ b.T if self.needs_input_grad[0] else None,
+                    a.T @ gy if self.needs_input_grad[1] else None)
+
+    z, w_g, w_d = f64(4, 3, requires_grad=False, seed=1), f64(3, 5, seed=2), f64(5, 2, seed=3)
+    Spy()(Spy()(z, w_g), w_d).sum().backward(inputs=[w_g])
+    assert w_d.grad is None and w_g.grad is not None
+    assert asked == [(True, False), (False, True)]       # "D" gives dL/dh only; "G" dL/dW_g
+    expected = w_g.grad.data.copy()
+    w_g.grad, asked[:] = None, []
+    Spy()(Spy()(z, w_g), w_d).sum().backward()
+    np.testing.assert_allclose(w_g.grad.data, expected)
+    assert w_d.grad is not None and asked == [(True, True), (False, True)]
+    with pytest.raises(ValueError, match="inputs"):
+        (w_g * 2).sum().backward(inputs=[z])
+
+
+def test_first_grads_are_buffers_of_their_own():
+    a, b = f64(3, seed=1), f64(3, seed=2)
+    (a + b).sum().backward()                 # both leaves receive the same upstream gradient
+    assert a.grad.data is not b.grad.data and a.grad.data.flags.writeable
+    a.grad.data += 1.0
+    np.testing.assert_allclose(b.grad.data, 1.0)
+    x, g = f64(3), np.full(3, 2.0)
+    x.backward(g)                            # the caller's array is never adopted
+    assert x.grad.data is not g
+    x.grad.data += 1.0
+    np.testing.assert_allclose(g, 2.0)
+
+
 def test_non_leaf_tensors_get_no_grad():
     x = f64(3)
     h = x * 2

@@ -8,7 +8,7 @@ rounding.  Plus: the Numba threading layer, the buffer pool, and one whole DCGAN
 import numba
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinygan
@@ -115,12 +115,22 @@ def test_mixed_dtypes_fall_back_to_reference():
 
 
 # ---------------------------------------------------------------------------------------
+# Elementwise, batch-norm and optimizer loops come compiled twice: parallel, and a serial
+# twin for arrays under PARALLEL_MIN elements.  Every test below runs both.
+
+@pytest.fixture(params=["parallel", "serial"])
+def loop_path(request, monkeypatch):
+    monkeypatch.setattr(cpu, "PARALLEL_MIN", 0 if request.param == "parallel" else 1 << 62)
+    return request.param
+
+
+# ---------------------------------------------------------------------------------------
 # Batch norm
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from([(5, 3), (4, 2, 3, 3), (2, 3, 1, 5), (3, 1, 4, 2)]),
        st.sampled_from(DTYPES), st.booleans(), st.integers(0, 2 ** 16))
-def test_batch_norm_kernels_match_reference(shape, dt, contiguous, seed):
+def test_batch_norm_kernels_match_reference(loop_path, shape, dt, contiguous, seed):
     rng = np.random.default_rng(seed)
     x = _array(rng, shape, dt, contiguous) * 3 + 5               # |mean| > std: two-pass matters
     gy = _array(rng, shape, dt, contiguous)
@@ -151,7 +161,7 @@ def test_batch_norm_kernels_match_reference(shape, dt, contiguous, seed):
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("slope", [0.0, 0.01, 0.2, 1.0, 1.5, -0.3])
 @pytest.mark.parametrize("contiguous", [True, False])
-def test_leaky_relu_kernels_are_bit_identical(dt, slope, contiguous):
+def test_leaky_relu_kernels_are_bit_identical(loop_path, dt, slope, contiguous):
     rng = np.random.default_rng(1)
     x = _array(rng, (3, 4, 5), dt, contiguous)
     x.flat[0], x.flat[1] = 0.0, np.nan
@@ -168,7 +178,7 @@ def test_leaky_relu_kernels_are_bit_identical(dt, slope, contiguous):
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("contiguous", [True, False])
 @pytest.mark.parametrize("wd", [0.0, 0.1])
-def test_adam_update_matches_reference(dt, contiguous, wd):
+def test_adam_update_matches_reference(loop_path, dt, contiguous, wd):
     results = []
     for impl in (cpu.adam_update, ref.adam_update):
         p = _array(np.random.default_rng(3), (4, 5), dt, contiguous)
@@ -184,7 +194,7 @@ def test_adam_update_matches_reference(dt, contiguous, wd):
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("contiguous", [True, False])
 @pytest.mark.parametrize("centered,momentum", [(False, 0.0), (True, 0.0), (True, 0.9), (False, 0.5)])
-def test_rmsprop_update_matches_reference(dt, contiguous, centered, momentum):
+def test_rmsprop_update_matches_reference(loop_path, dt, contiguous, centered, momentum):
     results = []
     for impl in (cpu.rmsprop_update, ref.rmsprop_update):
         r = np.random.default_rng(3)
@@ -202,7 +212,7 @@ def test_rmsprop_update_matches_reference(dt, contiguous, centered, momentum):
 
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
-def test_sgd_update_matches_reference(dt, momentum, nesterov):
+def test_sgd_update_matches_reference(loop_path, dt, momentum, nesterov):
     results = []
     for impl in (cpu.sgd_update, ref.sgd_update):
         p = np.random.default_rng(3).standard_normal((4, 5)).astype(dt)
@@ -233,6 +243,31 @@ def test_registry_serves_the_fast_kernels():
         kernels.set_mode(previous)
 
 
+def test_size_picks_the_parallel_loop_or_its_serial_twin():
+    assert cpu._pick(cpu._adam_kernel, cpu._adam_serial, cpu.PARALLEL_MIN) is cpu._adam_kernel
+    assert cpu._pick(cpu._adam_kernel, cpu._adam_serial, cpu.PARALLEL_MIN - 1) is cpu._adam_serial
+    assert cpu._adam_serial.py_func.__qualname__ == "_adam_kernel_serial"   # its own cache file
+
+
+def test_freed_memory_is_reused_without_page_faults():
+    """After keep_freed_memory, an 8 MB array allocated and freed again and again costs its
+    page faults once (glibc's defaults trim the heap and fault ~400 pages over these rounds)."""
+    if not cpu.MALLOC_TUNED:
+        pytest.skip("not glibc's malloc (or TINYGAN_MALLOC=system)")
+    import resource
+
+    def faults():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+    a = np.ones(2_000_000, np.float32)
+    del a
+    before = faults()
+    for _ in range(5):
+        a = np.ones(2_000_000, np.float32)
+        del a
+    assert faults() - before < 100        # glibc defaults: ~400 here
+
+
 def test_threading_layer_is_not_openmp():
     cpu.leaky_relu(np.ones(10, np.float32), 0.2)          # a parallel kernel has run
     layer = numba.threading_layer()
@@ -241,9 +276,12 @@ def test_threading_layer_is_not_openmp():
     assert layer in ("workqueue", "tbb")
 
 
-def test_pooled_buffers_never_escape():
+def test_pooled_buffers_never_escape(monkeypatch):
     """Outputs are fresh arrays: they share no memory with the pool, and a later call (which
-    reuses the pool) leaves an earlier result untouched."""
+    reuses the pool) leaves an earlier result untouched.  (The pool serves where malloc could
+    not be told to keep freed memory; forced on here.)"""
+    monkeypatch.setattr(cpu, "MALLOC_TUNED", False)
+    cpu.clear_pool()
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
@@ -262,6 +300,7 @@ def test_pooled_buffers_never_escape():
     cpu.col2im(cpu.im2col(-x, 3, 3, (1, 1), (0, 0)), x.shape, (1, 1), (0, 0))
     for o, s in zip(outs, saved):
         np.testing.assert_array_equal(o, s)
+    cpu.clear_pool()
 
 
 # ---------------------------------------------------------------------------------------

@@ -199,8 +199,14 @@ class Tensor:
         return _ops().astype(self, dtype)
 
     # -- autograd entry points ----------------------------------------------------------------
-    def backward(self, grad=None, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every reachable leaf's `.grad`."""
+    def backward(self, grad=None, create_graph: bool = False, inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into every reachable leaf's `.grad`.
+
+        With `inputs` (a Tensor or a list, as in torch) only those tensors' `.grad` are
+        written, and only the ops on a path to them are differentiated: a generator update
+        `loss_G.backward(inputs=G.parameters())` back-propagates through D to its input but
+        never computes D's weight gradients, which the G step would throw away.
+        """
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no graph "
                                "(did you forget requires_grad=True on the leaves?)")
@@ -209,7 +215,16 @@ class Tensor:
                 raise RuntimeError(f"backward(): grad can be implied only for a scalar output, "
                                    f"this tensor has shape {self.shape}")
             grad = Tensor(backend.get_array_module(self.data).ones_like(self.data))
-        run_backward([self], [grad], inputs=None, create_graph=create_graph)
+        if inputs is None:
+            run_backward([self], [grad], inputs=None, create_graph=create_graph)
+            return
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        for i, t in enumerate(inputs):
+            if not isinstance(t, Tensor) or not t.requires_grad:
+                raise ValueError(f"backward(): inputs[{i}] is not a Tensor that requires grad")
+        grads = run_backward([self], [grad], inputs=inputs, create_graph=create_graph,
+                             allow_unused=True)
+        _store_grads(inputs, grads, create_graph, seeds=(grad,))
 
     # -- operators (each is a Function in tinygan.functional) -------------------------------------
     def __add__(self, other):
@@ -524,17 +539,8 @@ def run_backward(outputs, grad_outputs, inputs=None, create_graph=False, allow_u
                 push(x.creator)
 
         if wanted is None:
-            for key, t in keep.items():
-                if t.creator is None and t.requires_grad:
-                    g = grads[key]
-                    if t.grad is not None:
-                        t.grad = t.grad + g
-                    elif create_graph:
-                        t.grad = g
-                    else:
-                        # A buffer of its own: g may be a read-only broadcast view, the array
-                        # the caller passed to backward(), or shared with another leaf (a + b).
-                        t.grad = Tensor(g.data.copy())
+            leaves = [t for t in keep.values() if t.creator is None and t.requires_grad]
+            _store_grads(leaves, [grads[id(t)] for t in leaves], create_graph, seeds)
             return None
 
     results = []
@@ -545,6 +551,30 @@ def run_backward(outputs, grad_outputs, inputs=None, create_graph=False, allow_u
                                f"pass allow_unused=True to get None for it")
         results.append(g)
     return tuple(results)
+
+
+def _store_grads(tensors, grads, create_graph: bool, seeds=()) -> None:
+    """t.grad += g for each pair (g None: nothing reached t).
+
+    A first gradient must become a buffer of the tensor's own: g may be a read-only broadcast
+    view, a seed the caller passed to backward(), or the very array another leaf receives
+    (both inputs of a + b get gy).  An array an op has just written and handed over is
+    adopted as it is; anything else is copied.
+    """
+    claimed = {id(s.data if isinstance(s, Tensor) else s) for s in seeds}
+    for t, g in zip(tensors, grads):
+        if g is None:
+            continue
+        if t.grad is not None:
+            t.grad = t.grad + g
+        elif create_graph:
+            t.grad = g
+        else:
+            a = g.data
+            own = (getattr(a, "flags", None) is not None and a.flags.owndata and a.flags.writeable
+                   and id(a) not in claimed)
+            claimed.add(id(a))
+            t.grad = g if own else Tensor(a.copy())
 
 
 def _collect_functions(outputs) -> dict[int, Function]:

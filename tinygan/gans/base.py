@@ -139,8 +139,9 @@ class Variant:
         return G, D
 
     def update(self, player: str, loss: Tensor) -> dict:
-        """One optimizer step of `player` ("G" or "D") on `loss`, plus the historical averaging
-        penalty λ‖θ − θ̄‖² when it is on.  Returns the values to log."""
+        """One optimizer step of `player` ("G", "D", or any X with an `opt_X`) on `loss`,
+        plus the historical averaging penalty λ‖θ − θ̄‖² when it is on.  Returns the values
+        to log."""
         opt = getattr(self, "opt_" + player)
         logs = {f"loss_{player}": loss.item()}
         hist = getattr(self, "hist_" + player, None)
@@ -150,7 +151,9 @@ class Variant:
             loss = loss + penalty
             logs[f"hist_{player}"] = penalty.item()
         opt.zero_grad()
-        loss.backward()
+        # Only the player's own parameters: a G update back-propagates through D to the
+        # fakes but never computes D's weight gradients (torch: backward(inputs=...)).
+        loss.backward(inputs=[p for group in opt.param_groups for p in group["params"]])
         opt.step()
         return logs
 

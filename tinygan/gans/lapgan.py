@@ -206,16 +206,12 @@ class LAPGAN(Variant):
         fake = [f.detach() for f in fakes(self.sample_z(n))]
         loss_Dk = [losses.d_loss_gan(score(k, target[k]), score(k, fake[k])) for k in range(L)]
         loss_D = sum(loss_Dk[1:], loss_Dk[0])
-        self.opt_D.zero_grad()
-        loss_D.backward()
-        self.opt_D.step()
+        self.update("D", loss_D)
         # 2. Every G_k: make the updated D_k call fresh residuals real.
         fake = fakes(self.sample_z(n))
         loss_Gk = [losses.g_loss_nonsaturating(score(k, fake[k])) for k in range(L)]
         loss_G = sum(loss_Gk[1:], loss_Gk[0])
-        self.opt_G.zero_grad()
-        loss_G.backward()
-        self.opt_G.step()
+        self.update("G", loss_G)
         out = {"loss_D": loss_D.item(), "loss_G": loss_G.item()}
         for k in range(L):
             out[f"loss_D{k}"], out[f"loss_G{k}"] = loss_Dk[k].item(), loss_Gk[k].item()

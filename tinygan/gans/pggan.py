@@ -204,17 +204,13 @@ class PGGAN(Variant):
         penalty = losses.gradient_penalty(D, x, fake, c["gp_weight"])
         drift = c["drift"] * (real_scores ** 2).mean()
         loss_D = wasserstein_loss + penalty + drift
-        self.opt_D.zero_grad()
-        loss_D.backward()
-        self.opt_D.step()
+        self.update("D", loss_D)
         out = {"loss_D": loss_D.item(), "wasserstein": -wasserstein_loss.item(),
                "gp": penalty.item(), "drift": drift.item(), "res": float(res), "alpha": float(alpha)}
         # 2. Generator, every n_critic-th step (the paper: every step).
         if (self.steps_done + 1) % int(c["n_critic"]) == 0:
             loss_G = losses.g_loss_wasserstein(D(self.G(self.sample_z(n), res, alpha)))
-            self.opt_G.zero_grad()
-            loss_G.backward()
-            self.opt_G.step()
+            self.update("G", loss_G)
             out["loss_G"] = loss_G.item()
         return out
 

@@ -25,10 +25,7 @@ from .registry import register
 class _Wasserstein(Variant):
     def generator_step(self, n):
         loss_G = losses.g_loss_wasserstein(self.D(self.G(self.sample_z(n))))
-        self.opt_G.zero_grad()
-        loss_G.backward()
-        self.opt_G.step()
-        return loss_G.item()
+        return self.update("G", loss_G)["loss_G"]
 
     def is_generator_turn(self) -> bool:
         return (self.steps_done + 1) % int(self.config["n_critic"]) == 0
@@ -52,9 +49,7 @@ class WGAN(_Wasserstein):
         n, x = x.shape[0], self.to_net(x)
         fake = self.G(self.sample_z(n)).detach()
         loss_D = losses.d_loss_wasserstein(self.D(x), self.D(fake))
-        self.opt_D.zero_grad()
-        loss_D.backward()
-        self.opt_D.step()
+        self.update("D", loss_D)
         with no_grad():               # Lipschitz constraint, crudely: a box on every weight
             c = self.config["clip"]
             for p in self.D.parameters():
@@ -84,9 +79,7 @@ class WGANGP(_Wasserstein):
         wasserstein_loss = losses.d_loss_wasserstein(self.D(x), self.D(fake))
         penalty = losses.gradient_penalty(self.D, x, fake, self.config["gp_weight"])
         loss_D = wasserstein_loss + penalty
-        self.opt_D.zero_grad()
-        loss_D.backward()
-        self.opt_D.step()
+        self.update("D", loss_D)
         out = {"loss_D": loss_D.item(), "wasserstein": -wasserstein_loss.item(),
                "gp": penalty.item()}
         if self.is_generator_turn():
