@@ -571,7 +571,8 @@ def _store_grads(tensors, grads, create_graph: bool, seeds=()) -> None:
             t.grad = g
         else:
             a = g.data
-            own = (getattr(a, "flags", None) is not None and a.flags.owndata and a.flags.writeable
+            flags = getattr(a, "flags", None)         # CuPy's flags have no `writeable`
+            own = (flags is not None and flags.owndata and getattr(flags, "writeable", True)
                    and id(a) not in claimed)
             claimed.add(id(a))
             t.grad = g if own else Tensor(a.copy())
