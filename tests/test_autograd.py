@@ -275,6 +275,10 @@ def test_first_grads_are_buffers_of_their_own():
     assert a.grad.data is not b.grad.data and a.grad.data.flags.writeable
     a.grad.data += 1.0
     np.testing.assert_allclose(b.grad.data, 1.0)
+    w = f64(4, 3)
+    (F.matmul(f64(2, 3, requires_grad=False), w.T).sum()
+     + F.matmul(f64(2, 3, requires_grad=False, seed=5), w.T).sum()).backward()
+    assert w.grad.data.flags.c_contiguous    # (a sum of two transposed views is F-ordered)
     x, g = f64(3), np.full(3, 2.0)
     x.backward(g)                            # the caller's array is never adopted
     assert x.grad.data is not g

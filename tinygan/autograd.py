@@ -559,7 +559,8 @@ def _store_grads(tensors, grads, create_graph: bool, seeds=()) -> None:
     A first gradient must become a buffer of the tensor's own: g may be a read-only broadcast
     view, a seed the caller passed to backward(), or the very array another leaf receives
     (both inputs of a + b get gy).  An array an op has just written and handed over is
-    adopted as it is; anything else is copied.
+    adopted as it is; anything else is copied — in C order, which the optimizers' fast
+    kernels need (a sum of two transposed views owns its data but is in Fortran order).
     """
     claimed = {id(s.data if isinstance(s, Tensor) else s) for s in seeds}
     for t, g in zip(tensors, grads):
@@ -572,8 +573,8 @@ def _store_grads(tensors, grads, create_graph: bool, seeds=()) -> None:
         else:
             a = g.data
             flags = getattr(a, "flags", None)         # CuPy's flags have no `writeable`
-            own = (flags is not None and flags.owndata and getattr(flags, "writeable", True)
-                   and id(a) not in claimed)
+            own = (flags is not None and flags.owndata and flags.c_contiguous
+                   and getattr(flags, "writeable", True) and id(a) not in claimed)
             claimed.add(id(a))
             t.grad = g if own else Tensor(a.copy())
 
