@@ -525,3 +525,27 @@ def test_linear_gradcheck_through_the_module(rng):
     x = Tensor(rng.standard_normal((4, 3)), requires_grad=True)
     assert tg.gradcheck(lambda x, w, b: tg.functional.linear(x, w, b), [x, lin.weight, lin.bias])
     assert tg.gradgradcheck(lambda x: lin(x) ** 2, [x])
+
+
+@pytest.mark.parametrize("x_shape", [(4, 3), (3,), (2, 2, 3)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_linear_first_and_second_order_in_every_input(rng, x_shape, with_bias):
+    x = Tensor(rng.standard_normal(x_shape), requires_grad=True)
+    w = Tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    b = Tensor(rng.standard_normal(2), requires_grad=True)
+    inputs = [x, w, b] if with_bias else [x, w]
+    f = lambda *t: tg.functional.linear(*t) ** 2          # squared: the 2nd order is not 0
+    assert tg.gradcheck(f, inputs)
+    assert tg.gradgradcheck(f, inputs)
+    y = tg.functional.linear(*inputs)
+    assert y.shape == x_shape[:-1] + (2,)
+    np.testing.assert_allclose(y.data, x.data @ w.data.T + (b.data if with_bias else 0))
+
+
+def test_linear_weight_gradient_comes_in_the_weights_layout(rng):
+    """gW = gyᵀ x is computed in W's C order, so optimizers update it flat without a copy."""
+    lin = nn.Linear(5, 4)
+    x = Tensor(rng.standard_normal((8, 5)).astype(np.float32))
+    (lin(x).sum() + lin(2 * x).sum()).backward()
+    assert lin.weight.grad.data.flags.c_contiguous
+    np.testing.assert_allclose(lin.weight.grad.data, np.tile(3 * x.data.sum(0), (4, 1)), rtol=1e-5)

@@ -1,6 +1,6 @@
 """linear, dropout, embedding, pad: small ops built from the differentiable ones.
 
-    linear     y = x W^T + b          (W is (out, in), as torch stores it)
+    linear     y = x W^T + b          (W is (out, in), as torch stores it; one op, see Linear)
     dropout    y = x * m / (1 - p)    m ~ Bernoulli(1 - p), fixed for the backward
     embedding  y = W[idx]             the backward scatter-adds rows (GetItemGrad)
     pad        y = x framed by a constant; the backward crops the frame off again
@@ -24,6 +24,33 @@ def _same_device(opname, **tensors):
         raise ValueError(f"{opname}: all tensors must be on one device ({where})")
 
 
+class Linear(Function):
+    """y = x Wᵀ (+ b) for x (N, in), W (out, in), b (out,).
+
+        gx = gy W        gW = gyᵀ x        gb = sum of gy over the batch
+
+    One op rather than matmul(x, Wᵀ) + b: composed, W's gradient arrived as the transpose
+    of xᵀ gy, a Fortran-ordered view that every step copied into a fresh C-ordered buffer
+    before the optimizer could read it flat; here gyᵀ x is computed in W's own layout.  The
+    backward is matmuls and a sum of Tensors, so it differentiates again.
+    """
+
+    def forward(self, x, W, b=None):
+        y = x @ W.T
+        if b is not None:
+            y += b                      # y is matmul's fresh output: adding in place is safe
+        return y
+
+    def backward(self, gy):
+        x, W = self.inputs[:2]
+        need = self.needs_input_grad
+        gx = gy @ W if need[0] else None
+        gW = gy.transpose(0, 1) @ x if need[1] else None
+        if len(self.inputs) == 2:
+            return gx, gW
+        return gx, gW, (gy.sum(0) if need[2] else None)
+
+
 def linear(x, weight, bias=None):
     """x @ weight.T + bias for x of shape (..., in), weight (out, in), bias (out,)."""
     x = _float_tensor(x, "linear")
@@ -38,11 +65,10 @@ def linear(x, weight, bias=None):
                          f"{weight.shape[1]}; got input {x.shape} and weight {weight.shape}")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
-    if x.ndim == 1:
-        y = (x.reshape(1, -1) @ weight.transpose(0, 1)).reshape(-1)
-    else:
-        y = x @ weight.transpose(0, 1)
-    return y if bias is None else y + bias
+    args = (weight,) if bias is None else (weight, bias)
+    if x.ndim == 2:
+        return Linear()(x, *args)
+    return Linear()(x.reshape(-1, x.shape[-1]), *args).reshape(*x.shape[:-1], weight.shape[0])
 
 
 def dropout(x, p: float = 0.5, training: bool = True):
