@@ -360,7 +360,7 @@ def test_backward_records_a_graph_only_with_create_graph(create_graph):
 
     x = f64(3)
     y = (Spy()(x) * x).sum()
-    g, = tg.grad(y, x, create_graph=create_graph)
+    g, = tg.grad(y, x, create_graph=create_graph, retain_graph=True)
     y.backward(create_graph=create_graph)
     assert modes == [create_graph, create_graph]
     assert g.requires_grad == create_graph and x.grad.requires_grad == create_graph
@@ -433,11 +433,34 @@ def test_grad_returns_a_tuple_for_several_inputs_and_outputs():
     np.testing.assert_allclose(out[1].data, x.data)
 
 
+def test_backward_frees_the_graph_unless_retained():
+    """As in torch: each op drops its saved inputs once its backward ran, so activations go
+    while the loss is still referenced; a second pass raises unless the first retained."""
+    x = f64(1000)
+    h = x * 2.0
+    probe = weakref.ref(h)
+    loss = (h * h).sum()
+    del h
+    assert probe() is not None                # held by the graph
+    loss.backward()
+    assert probe() is None                    # freed by the backward, with `loss` still alive
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        loss.backward()
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()                              # retained: a second pass works and accumulates
+    np.testing.assert_allclose(x.grad.data, 8 * x.data + 2 * (2 * x.data))   # loss, y twice
+    z = (x * 3.0).sum()
+    with pytest.raises(RuntimeError, match="not reached"):
+        tg.grad(z, [x, f64(2)])               # refused before the walk: the graph survives
+    np.testing.assert_allclose(tg.grad(z, x)[0].data, 3.0)
+
+
 def test_grad_with_grad_outputs_and_non_scalar_outputs():
     x = f64(2, 3)
     y = x * x
     v = np.arange(6.0).reshape(2, 3)
-    g, = tg.grad(y, x, grad_outputs=Tensor(v))
+    g, = tg.grad(y, x, grad_outputs=Tensor(v), retain_graph=True)
     np.testing.assert_allclose(g.data, 2 * x.data * v)
     g, = tg.grad([y], [x], grad_outputs=[v])           # an array works too
     np.testing.assert_allclose(g.data, 2 * x.data * v)
@@ -490,7 +513,7 @@ def test_grad_only_walks_paths_to_its_inputs():
     side = Counting()(w)                               # leads only to w
     both = Counting()(x, w)                            # leads to x and w
     y = (side * both).sum()
-    g, = tg.grad(y, x)
+    g, = tg.grad(y, x, retain_graph=True)
     np.testing.assert_allclose(g.data, side.data)
     assert Counting.calls == [(True, False)]           # `side` never ran; no gw was asked for
     Counting.calls = []

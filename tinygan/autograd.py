@@ -199,8 +199,13 @@ class Tensor:
         return _ops().astype(self, dtype)
 
     # -- autograd entry points ----------------------------------------------------------------
-    def backward(self, grad=None, create_graph: bool = False, inputs=None) -> None:
+    def backward(self, grad=None, create_graph: bool = False, inputs=None,
+                 retain_graph: bool | None = None) -> None:
         """Accumulate d(self)/d(leaf) into every reachable leaf's `.grad`.
+
+        As in torch, the graph is freed on the way (each op lets go of its saved inputs once
+        its backward has run), unless `retain_graph` (default: `create_graph`) is true; a
+        second backward through a freed graph raises.
 
         With `inputs` (a Tensor or a list, as in torch) only those tensors' `.grad` are
         written, and only the ops on a path to them are differentiated: a generator update
@@ -216,14 +221,15 @@ class Tensor:
                                    f"this tensor has shape {self.shape}")
             grad = Tensor(backend.get_array_module(self.data).ones_like(self.data))
         if inputs is None:
-            run_backward([self], [grad], inputs=None, create_graph=create_graph)
+            run_backward([self], [grad], inputs=None, create_graph=create_graph,
+                         retain_graph=retain_graph)
             return
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         for i, t in enumerate(inputs):
             if not isinstance(t, Tensor) or not t.requires_grad:
                 raise ValueError(f"backward(): inputs[{i}] is not a Tensor that requires grad")
         grads = run_backward([self], [grad], inputs=inputs, create_graph=create_graph,
-                             allow_unused=True)
+                             allow_unused=True, retain_graph=retain_graph)
         _store_grads(inputs, grads, create_graph, seeds=(grad,))
 
     # -- operators (each is a Function in tinygan.functional) -------------------------------------
@@ -453,13 +459,20 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
 # ---------------------------------------------------------------------------------------
 # The backward engine
 
-def run_backward(outputs, grad_outputs, inputs=None, create_graph=False, allow_unused=False):
+def run_backward(outputs, grad_outputs, inputs=None, create_graph=False, allow_unused=False,
+                 retain_graph=None):
     """Propagate `grad_outputs` from `outputs` back through the graph.
 
     With `inputs=None` (Tensor.backward) every reachable leaf that requires grad gets the
     gradient added to its `.grad`.  With `inputs` given (tinygan.grad) only paths that lead to
     them are walked, nothing's `.grad` is touched, and their gradients are returned.
+
+    Unless `retain_graph` (default: `create_graph`), each op walked drops its saved inputs
+    right after its backward: the activations a graph holds are freed as the backward passes
+    them, not when the caller's last reference to the loss goes (a GAN's G step would
+    otherwise run with the D step's whole graph still alive).
     """
+    retain = create_graph if retain_graph is None else retain_graph
     outputs = [y for y in outputs]
     seeds = []
     for y, g in zip(outputs, grad_outputs):
@@ -475,6 +488,12 @@ def run_backward(outputs, grad_outputs, inputs=None, create_graph=False, allow_u
     else:
         wanted = {id(t): t for t in inputs}
         relevant = _functions_leading_to(functions, wanted)
+        if not allow_unused:                       # before the walk frees anything
+            reached = {id(y) for y in outputs} | {id(x) for f in relevant.values()
+                                                  for x in f.inputs or ()}
+            for i, t in enumerate(inputs):
+                if id(t) not in reached:
+                    _raise_unused(i, t)
 
     grads: dict[int, Tensor] = {}
     keep: dict[int, Tensor] = {}                   # keeps id()s of pending tensors valid
@@ -502,6 +521,9 @@ def run_backward(outputs, grad_outputs, inputs=None, create_graph=False, allow_u
                 push(y.creator)
         while heap:
             f = heapq.heappop(heap)[2]
+            if f.inputs is None:
+                raise RuntimeError(f"backward through {type(f).__name__} a second time: an earlier "
+                                   f"backward freed this graph; pass retain_graph=True to it")
             gys = []
             for ref in f._outputs:
                 y = ref()
@@ -537,6 +559,8 @@ def run_backward(outputs, grad_outputs, inputs=None, create_graph=False, allow_u
                                        f"for an input of shape {x.shape}")
                 accumulate(x, gx)
                 push(x.creator)
+            if not retain:
+                f.inputs = None
 
         if wanted is None:
             leaves = [t for t in keep.values() if t.creator is None and t.requires_grad]
@@ -547,10 +571,14 @@ def run_backward(outputs, grad_outputs, inputs=None, create_graph=False, allow_u
     for i, t in enumerate(inputs):
         g = grads.get(id(t))
         if g is None and not allow_unused:
-            raise RuntimeError(f"grad: input {i} (shape {t.shape}) is not reached from the outputs; "
-                               f"pass allow_unused=True to get None for it")
+            _raise_unused(i, t)
         results.append(g)
     return tuple(results)
+
+
+def _raise_unused(i: int, t: Tensor):
+    raise RuntimeError(f"grad: input {i} (shape {t.shape}) is not reached from the outputs; "
+                       f"pass allow_unused=True to get None for it")
 
 
 def _store_grads(tensors, grads, create_graph: bool, seeds=()) -> None:
@@ -588,7 +616,8 @@ def _collect_functions(outputs) -> dict[int, Function]:
         if id(f) in found:
             continue
         found[id(f)] = f
-        stack.extend(x.creator for x in f.inputs if x.creator is not None and id(x.creator) not in found)
+        stack.extend(x.creator for x in f.inputs or () if x.creator is not None
+                     and id(x.creator) not in found)
     return found
 
 
@@ -597,7 +626,7 @@ def _functions_leading_to(functions: dict, wanted: dict) -> dict[int, Function]:
     relevant: dict[int, Function] = {}
     for f in sorted(functions.values(), key=lambda f: f.generation):
         if any(id(x) in wanted or (x.creator is not None and id(x.creator) in relevant)
-               for x in f.inputs):
+               for x in f.inputs or ()):
             relevant[id(f)] = f
     return relevant
 
@@ -616,7 +645,7 @@ def _zeros_like_output(f: Function, i: int) -> Tensor:
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
-         allow_unused: bool = False) -> tuple:
+         allow_unused: bool = False, retain_graph: bool | None = None) -> tuple:
     """d(outputs)/d(inputs), like `torch.autograd.grad`; leaves every `.grad` untouched.
 
     With `create_graph=True` the returned gradients are part of a graph themselves, so a
@@ -640,4 +669,4 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError(f"grad: input {i} does not require grad")
     return run_backward(outputs, seeds, inputs=inputs, create_graph=create_graph,
-                        allow_unused=allow_unused)
+                        allow_unused=allow_unused, retain_graph=retain_graph)
