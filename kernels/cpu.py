@@ -221,13 +221,13 @@ def _im2col_channel_major(x, KH, KW, stride, padding):
     N, C, H, W = x.shape
     (SH, SW), (PH, PW) = stride, padding
     OH, OW = conv_output_size(H, KH, SH, PH), conv_output_size(W, KW, SW, PW)
-    col = _scratch("col", (C, KH, KW, N, OH, OW), x.dtype)
     if (OH, OW, PH, PW) == (1, 1, 0, 0) and (KH, KW) == (H, W):
         # One window covering the whole image (the last layer of a DCGAN critic): the
-        # columns are just x transposed, which NumPy copies faster than the general gather.
-        np.copyto(col.reshape(C * KH * KW, N), x.reshape(N, C * KH * KW).T)
-    else:
-        _im2col_kernel(x, SH, SW, PH, PW, _n_chunks(N, C), col)
+        # columns are x transposed — a view, which the GEMM reads as a transposed operand
+        # (copying it cost more than the layer's two GEMMs).
+        return x.reshape(N, C * KH * KW).T.reshape(C, KH, KW, N, 1, 1)
+    col = _scratch("col", (C, KH, KW, N, OH, OW), x.dtype)
+    _im2col_kernel(x, SH, SW, PH, PW, _n_chunks(N, C), col)
     return col
 
 
@@ -260,7 +260,7 @@ def im2col(x, KH, KW, stride, padding):
     if not _fast_dtype(x):
         return reference.im2col(x, KH, KW, stride, padding)
     x = np.ascontiguousarray(x)
-    col = _im2col_channel_major(x, KH, KW, stride, padding)
+    col = np.ascontiguousarray(_im2col_channel_major(x, KH, KW, stride, padding))
     C, _, _, N, OH, OW = col.shape
     out = np.empty((N, C, KH, KW, OH, OW), dtype=x.dtype)
     _swap01(col.reshape(C * KH * KW, N, OH * OW), out.reshape(N, C * KH * KW, OH * OW))
@@ -302,6 +302,11 @@ def conv_transpose2d(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0))
     _, OC, KH, KW = w.shape
     OH = conv_transpose_output_size(H, KH, stride[0], padding[0], output_padding[0])
     OW = conv_transpose_output_size(W, KW, stride[1], padding[1], output_padding[1])
+    if (H, W, padding[0], padding[1], OH, OW) == (1, 1, 0, 0, KH, KW):
+        # One input pixel whose window is the whole output (a DCGAN G's first layer, and
+        # the input gradient of a critic's last): y[n, (o, j, i)] = sum_c x[n, c] w[c, (o, j, i)]
+        # is one GEMM straight into NCHW, no columns, no scatter.
+        return np.matmul(x.reshape(N, C), w.reshape(C, OC * KH * KW)).reshape(N, OC, KH, KW)
     # col[(o, j, i), (n, h, w)] = sum_c w[c, o, j, i] x[n, c, h, w]: one GEMM over the batch,
     # then every column entry is added onto the output pixel it belongs to (col2im).
     xT = _transpose01(x.reshape(N, C, H * W), "t")                # (C, N, H·W)

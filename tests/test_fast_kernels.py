@@ -99,6 +99,13 @@ def test_whole_image_window_shortcut(dt):
     gy = rng.standard_normal((3, 2, 1, 1)).astype(dt)
     np.testing.assert_allclose(cpu.conv2d_grad_weight(x, gy, (4, 4)),
                                ref.conv2d_grad_weight(x, gy, (4, 4)), **TOL[dt])
+    for stride, out_pad in (((2, 2), (0, 0)), ((2, 3), (1, 2)), ((1, 1), (0, 0))):
+        np.testing.assert_allclose(cpu.conv_transpose2d(z, w, stride, (0, 0), out_pad),
+                                   ref.conv_transpose2d(z, w, stride, (0, 0), out_pad), **TOL[dt])
+    xs = x[:, :, ::-1, :]                                   # a strided input takes the same path
+    np.testing.assert_allclose(cpu.conv2d(xs, w), ref.conv2d(xs, w), **TOL[dt])
+    np.testing.assert_allclose(cpu.conv2d_grad_weight(xs, gy, (4, 4)),
+                               ref.conv2d_grad_weight(xs, gy, (4, 4)), **TOL[dt])
 
 
 def test_conv2d_grad_weight_rejects_mismatched_gy():
@@ -336,8 +343,15 @@ def test_dcgan_step_fast_equals_reference():
     for k in logs_fast:
         assert logs_fast[k] == pytest.approx(logs_ref[k], rel=1e-4, abs=1e-5), k
     assert state_fast.keys() == state_ref.keys() and state_fast
+    lr = 2e-4
     for k in state_fast:
+        # Adam's first step moves each parameter by lr * g / (|g| + eps): for the few weights
+        # whose gradient is ~eps, float32 rounding of g changes that step by a fraction of lr.
+        # The gradients themselves are compared tightly through Adam's moments (m = 0.5 g,
+        # v = 0.001 g²), which are in the state too.
+        param = k.startswith("nets.") and "running_" not in k and "num_batches" not in k
         if state_fast[k].dtype.kind == "f":
-            np.testing.assert_allclose(state_fast[k], state_ref[k], rtol=1e-4, atol=1e-5, err_msg=k)
+            np.testing.assert_allclose(state_fast[k], state_ref[k], rtol=1e-4,
+                                       atol=lr / 4 if param else 1e-5, err_msg=k)
         else:
             np.testing.assert_array_equal(state_fast[k], state_ref[k], err_msg=k)
