@@ -69,9 +69,13 @@ def _kernel_fn(w, xp):
         mean, var = kernels.reference.batch_norm_stats(x)
         inv_std = 1.0 / xp.sqrt(var + 1e-5)
         weight, bias = xp.ones(C, np.float32), xp.zeros(C, np.float32)
+        slope = w.get("slope", 0.2)
+        y = kernels.reference.batch_norm_act_apply(x, mean, inv_std, weight, bias, slope)
         calls = {"batch_norm_stats": lambda: get()(x),
                  "batch_norm_apply": lambda: get()(x, mean, inv_std, weight, bias),
                  "batch_norm_backward": lambda: get()(x, gy, mean, inv_std, weight),
+                 "batch_norm_act_apply": lambda: get()(x, mean, inv_std, weight, bias, slope),
+                 "batch_norm_act_backward": lambda: get()(x, y, gy, mean, inv_std, weight, slope),
                  "leaky_relu": lambda: get()(x, 0.2),
                  "leaky_relu_grad": lambda: get()(x, gy, 0.2)}
         return calls[k]
@@ -118,6 +122,9 @@ def _layer_fn(w, xp):
         inputs = [x, wt, b] if w["bn"] else [x]
 
         def forward():
+            if w["bn"] and w["act"] != "tanh":     # as nn.Sequential runs the pair: one op
+                slope = 0.2 if w["act"] == "leaky_relu" else 0.0
+                return F.batch_norm_act(x, rm, rv, wt, b, training=True, negative_slope=slope)
             h = F.batch_norm(x, rm, rv, wt, b, training=True) if w["bn"] else x
             return act(h)
     else:

@@ -167,6 +167,8 @@ def _kernel_specs(N):
         if bn:
             for k in ("batch_norm_stats", "batch_norm_apply", "batch_norm_backward"):
                 add(k, L, c=C, h=H)
+            for k in ("batch_norm_act_apply", "batch_norm_act_backward"):
+                add(k, L, c=C, h=H, slope=0.2 if act == "leaky_relu" else 0.0)
         if act == "leaky_relu":
             add("leaky_relu", L, c=C, h=H)
             add("leaky_relu_grad", L, c=C, h=H)

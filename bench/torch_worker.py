@@ -196,6 +196,14 @@ def _kernel_fn(w):
                 gy, x, weight, None, None, mean, inv_std, True, 1e-5, [True, True, True]),
             "leaky_relu": lambda: F.leaky_relu(x, 0.2),
             "leaky_relu_grad": lambda: torch.ops.aten.leaky_relu_backward(gy, x, 0.2, False)}
+        # The fused pair as torch runs it: two ops (it has no fused BN + activation on CPU).
+        slope = w.get("slope", 0.2)
+        y = F.leaky_relu(F.batch_norm(x, mean, var, weight, bias, training=False), slope)
+        calls["batch_norm_act_apply"] = lambda: F.leaky_relu(
+            F.batch_norm(x, mean, var, weight, bias, training=False), slope)
+        calls["batch_norm_act_backward"] = lambda: torch.ops.aten.native_batch_norm_backward(
+            torch.ops.aten.leaky_relu_backward(gy, y, slope, False), x, weight, None, None, mean,
+            inv_std, True, 1e-5, [True, True, True])
         return calls[k]
     params = []
     for i, s in enumerate(w["params"]):

@@ -456,6 +456,97 @@ def batch_norm_backward(x, gy, mean, inv_std, weight):
     return gx, gw, gb
 
 
+# Batch norm + leaky ReLU (ReLU: slope 0) fused: the normalised x is never stored, and the
+# activation's masked scale is recomputed inside the two backward passes instead of being
+# written out.  Same float32 operations in the same order as the unfused kernels, so the
+# results agree to the last bit.
+
+@njit(parallel=True, cache=True)
+def _bn_act_kernel(x, scale, shift, slope, y):
+    N, C, L = x.shape
+    for nc in prange(N * C):
+        n = nc // C
+        c = nc - n * C
+        a = scale[c]
+        b = shift[c]
+        for l in range(L):
+            z = x[n, c, l] * a + b
+            t = slope * z
+            y[n, c, l] = z if z >= t else t
+
+
+@njit(parallel=True, cache=True)
+def _bn_act_backward_sums_kernel(x, y, gy, one, slope, mean, inv_std, gw, gb):
+    N, C, L = x.shape
+    for c in prange(C):
+        sb = 0.0
+        sw = 0.0
+        mu = mean[c]
+        s = inv_std[c]
+        for n in range(N):
+            for l in range(L):
+                g = (one if y[n, c, l] > 0 else slope) * gy[n, c, l]
+                sb += g
+                sw += g * ((x[n, c, l] - mu) * s)
+        gb[c] = sb
+        gw[c] = sw
+
+
+@njit(parallel=True, cache=True)
+def _bn_act_backward_gx_kernel(x, y, gy, one, slope, mean, inv_std, k, gb, gw, M, gx):
+    N, C, L = x.shape
+    for nc in prange(N * C):
+        n = nc // C
+        c = nc - n * C
+        mu = mean[c]
+        s = inv_std[c]
+        kc = k[c]
+        b = gb[c]
+        wc = gw[c]
+        for l in range(L):
+            g = (one if y[n, c, l] > 0 else slope) * gy[n, c, l]
+            xhat = (x[n, c, l] - mu) * s
+            gx[n, c, l] = kc * (M * g - b - xhat * wc)
+
+
+_bn_act_serial, _bn_act_backward_sums_serial, _bn_act_backward_gx_serial = map(
+    _serial_twin, (_bn_act_kernel, _bn_act_backward_sums_kernel, _bn_act_backward_gx_kernel))
+
+
+def batch_norm_act_apply(x, mean, inv_std, weight, bias, slope):
+    if not _fast_dtype(x) or not 0 <= slope <= 1:
+        return reference.batch_norm_act_apply(x, mean, inv_std, weight, bias, slope)
+    scale = weight * inv_std                   # the (C,) arithmetic of batch_norm_apply
+    shift = bias - mean * scale
+    x3 = _as_ncl(x)
+    y = np.empty(x.shape, dtype=x.dtype)
+    _pick(_bn_act_kernel, _bn_act_serial, x.size)(
+        x3, np.ascontiguousarray(scale, dtype=x.dtype), np.ascontiguousarray(shift, dtype=x.dtype),
+        x.dtype.type(slope), y.reshape(x3.shape))
+    return y
+
+
+def batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope):
+    if not _fast_dtype(x, y, gy) or not 0 <= slope <= 1 or not x.shape == y.shape == gy.shape:
+        return reference.batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope)
+    dt = x.dtype
+    t = dt.type
+    one = t(t(1 - slope) + t(slope))            # leaky_relu_grad's scale for y > 0
+    x3, y3, gy3 = _as_ncl(x), _as_ncl(y), _as_ncl(gy)
+    C = x.shape[1]
+    M = x.size // C
+    mean = np.ascontiguousarray(mean, dtype=dt)
+    inv_std = np.ascontiguousarray(inv_std, dtype=dt)
+    gw, gb = np.empty(C, dtype=dt), np.empty(C, dtype=dt)
+    _pick(_bn_act_backward_sums_kernel, _bn_act_backward_sums_serial, x.size)(
+        x3, y3, gy3, one, t(slope), mean, inv_std, gw, gb)
+    k = np.ascontiguousarray(weight * inv_std / M, dtype=dt)
+    gx = np.empty(x.shape, dtype=dt)
+    _pick(_bn_act_backward_gx_kernel, _bn_act_backward_gx_serial, x.size)(
+        x3, y3, gy3, one, t(slope), mean, inv_std, k, gb, gw, t(M), gx.reshape(x3.shape))
+    return gx, gw, gb
+
+
 # ---------------------------------------------------------------------------------------
 # Leaky ReLU: flat elementwise loops; the scalars are cast to the array's dtype first, so
 # the arithmetic is the reference's (NumPy computes `slope * x` in float32 for float32 x).
@@ -614,5 +705,6 @@ def rmsprop_update(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay
 
 for _name in ("im2col", "col2im", "conv2d", "conv_transpose2d", "conv2d_grad_weight",
               "batch_norm_stats", "batch_norm_apply", "batch_norm_backward",
+              "batch_norm_act_apply", "batch_norm_act_backward",
               "leaky_relu", "leaky_relu_grad", "sgd_update", "adam_update", "rmsprop_update"):
     register(_name, "cpu", globals()[_name])

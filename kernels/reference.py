@@ -152,6 +152,20 @@ def batch_norm_backward(x, gy, mean, inv_std, weight):
     return gx, gw, gb
 
 
+def batch_norm_act_apply(x, mean, inv_std, weight, bias, slope):
+    """leaky_relu(batch_norm_apply(x, ...), slope) for 0 <= slope <= 1 (ReLU: slope 0).
+
+    The pair a DCGAN repeats after every hidden conv; a fast backend does it in one pass and
+    never stores the normalised x in between."""
+    return leaky_relu(batch_norm_apply(x, mean, inv_std, weight, bias), slope)
+
+
+def batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope):
+    """(gx, gw, gb) of y = batch_norm_act_apply(x, ...): the activation's masked scale
+    (read from the sign of y), then batch_norm_backward."""
+    return batch_norm_backward(x, leaky_relu_grad(y, gy, slope), mean, inv_std, weight)
+
+
 # ---------------------------------------------------------------------------------------
 # Optimizer updates (section owned by tinygan/optim.py)
 #

@@ -289,3 +289,89 @@ def test_double_backward_matches_torch(rng, shape, training):
         assert X.grad is None and (tx.grad is None or not tx.grad.any())
     np.testing.assert_allclose(W.grad.data, tw.grad.numpy(), rtol=1e-8, atol=1e-10)
     assert B.grad is None and tb.grad is None    # gx does not depend on the bias
+
+
+# ---------------------------------------------------------------------------------------
+# batch_norm_act: leaky_relu(batch_norm(x)) as one op, and nn.Sequential's fusion
+
+def _clear_of_the_kink(shape, training=True, seed=0):
+    """(x, w, b) whose batch-normalised values all stay > 0.02 away from the activation's
+    kink at 0, so finite differences never step across it."""
+    for s in range(seed, seed + 200):
+        rng = np.random.default_rng(s)
+        x = rng.standard_normal(shape) * 2.0 + 0.5
+        w, b = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+        mean, var = x.mean(_axes(shape)), x.var(_axes(shape))
+        if not training:
+            mean, var = np.zeros(shape[1]), np.ones(shape[1])
+        if np.abs(_closed_form(x, mean, var, w, b)).min() > 0.02:
+            return [Tensor(a, requires_grad=True) for a in (x, w, b)]
+    raise AssertionError("no input clear of the kink found")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("slope", [0.0, 0.2])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_act_first_and_second_order(shape, slope, training):
+    C = shape[1]
+    x, w, b = _clear_of_the_kink(shape, training)
+    rm, rv = np.zeros(C), np.ones(C)
+    f = lambda x, w, b: F.batch_norm_act(x, rm.copy(), rv.copy(), w, b, training=training,  # noqa: E731
+                                         negative_slope=slope) ** 2
+    assert tg.gradcheck(f, [x, w, b])
+    assert tg.gradgradcheck(f, [x, w, b])
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2, 1.0])
+def test_batch_norm_act_equals_the_two_ops(slope):
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal((6, 4, 3, 3)).astype(np.float32) * 2 + 1
+    w0, b0 = rng.standard_normal(4).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+    gy = rng.standard_normal(x0.shape).astype(np.float32)
+    results = []
+    for fused in (True, False):
+        x, w, b = (Tensor(a.copy(), requires_grad=True) for a in (x0, w0, b0))
+        rm, rv = np.zeros(4, np.float32), np.ones(4, np.float32)
+        if fused:
+            y = F.batch_norm_act(x, rm, rv, w, b, training=True, negative_slope=slope)
+        else:
+            y = F.leaky_relu(F.batch_norm(x, rm, rv, w, b, training=True), slope)
+        y.backward(Tensor(gy))
+        results.append([y.data, x.grad.data, w.grad.data, b.grad.data, rm, rv])
+    for a, c in zip(*results):
+        np.testing.assert_array_equal(a, c)       # same kernels' arithmetic, same order
+    with pytest.raises(ValueError, match="negative_slope"):
+        F.batch_norm_act(Tensor(x0), None, None, training=True, negative_slope=-0.1)
+
+
+def test_sequential_fuses_batch_norm_with_the_activation_after_it():
+    from tinygan import nn
+    tg.manual_seed(0)
+    fused = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.LeakyReLU(0.2),
+                          nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3), nn.Tanh())
+    x = Tensor(np.random.default_rng(1).standard_normal((4, 2, 5, 5)).astype(np.float32))
+    y = fused(x)
+    ops = set()
+    stack = [y.creator]
+    while stack:
+        f = stack.pop()
+        ops.add(type(f).__name__)
+        stack += [t.creator for t in f.inputs if t.creator is not None]
+    assert "BatchNormAct" in ops and "LeakyReLU" not in ops      # pair 1 fused
+    assert "BatchNorm" in ops                                     # BN + tanh: not fusable
+    # Same numbers and gradients as the modules applied one by one.
+    y.sum().backward()
+    grads = [p.grad.data.copy() for p in fused.parameters()]
+    stats = [b.data.copy() for b in fused.buffers()]
+    tg.manual_seed(0)
+    plain = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.LeakyReLU(0.2),
+                          nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3), nn.Tanh())
+    h = x
+    for m in plain:
+        h = m(h)
+    np.testing.assert_array_equal(h.data, y.data)
+    h.sum().backward()
+    for a, p in zip(grads, plain.parameters()):
+        np.testing.assert_array_equal(a, p.grad.data)
+    for a, s in zip(stats, plain.buffers()):
+        np.testing.assert_array_equal(a, s.data)

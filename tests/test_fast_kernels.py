@@ -162,6 +162,32 @@ def test_batch_norm_kernels_match_reference(loop_path, shape, dt, contiguous, se
         np.testing.assert_allclose(a, b, **tol)
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from([(5, 3), (4, 2, 3, 3), (2, 3, 1, 5)]), st.sampled_from(DTYPES),
+       st.sampled_from([0.0, 0.2, 1.0]), st.booleans(), st.integers(0, 2 ** 16))
+def test_fused_batch_norm_act_matches_reference_and_the_unfused_kernels(loop_path, shape, dt, slope,
+                                                                         contiguous, seed):
+    rng = np.random.default_rng(seed)
+    x = _array(rng, shape, dt, contiguous) * 3 + 1
+    gy = _array(rng, shape, dt, contiguous)
+    C = shape[1]
+    mean, var = ref.batch_norm_stats(x)
+    inv_std = (1 / np.sqrt(var + 1e-5)).astype(dt)
+    weight, bias = rng.standard_normal(C).astype(dt), rng.standard_normal(C).astype(dt)
+    y = cpu.batch_norm_act_apply(x, mean, inv_std, weight, bias, slope)
+    assert y.shape == x.shape and y.dtype == dt
+    np.testing.assert_array_equal(y, ref.batch_norm_act_apply(x, mean, inv_std, weight, bias, slope))
+    np.testing.assert_array_equal(y, cpu.leaky_relu(cpu.batch_norm_apply(x, mean, inv_std, weight, bias), slope))
+    fused = cpu.batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope)
+    unfused = cpu.batch_norm_backward(x, cpu.leaky_relu_grad(y, gy, slope), mean, inv_std, weight)
+    slow = ref.batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope)
+    tol = dict(rtol=1e-4, atol=1e-4) if dt == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    for a, b, c in zip(fused, unfused, slow):
+        assert a.shape == b.shape and a.dtype == dt
+        np.testing.assert_array_equal(a, b)                 # same operations, same order
+        np.testing.assert_allclose(a, c, **tol)
+
+
 # ---------------------------------------------------------------------------------------
 # Leaky ReLU
 

@@ -525,8 +525,8 @@ def run_backward(outputs, grad_outputs, inputs=None, create_graph=False, allow_u
                 raise RuntimeError(f"backward through {type(f).__name__} a second time: an earlier "
                                    f"backward freed this graph; pass retain_graph=True to it")
             gys = []
-            for ref in f._outputs:
-                y = ref()
+            outs = [ref() for ref in f._outputs]   # alive while f.backward may call f.output()
+            for y in outs:
                 if y is None or id(y) not in grads:
                     gys.append(None)
                 elif wanted is not None and id(y) in wanted:

@@ -31,6 +31,15 @@ def _t(rng, *shape, low=None, away_from_zero=False):
     return Tensor(x, requires_grad=True)
 
 
+def _bn_act_inputs(rng):
+    """(x, w, b) whose batch-normalised values stay > 0.05 from the activation's kink."""
+    while True:
+        x, w, b = rng.standard_normal((4, 3, 2, 2)), rng.standard_normal(3), rng.standard_normal(3)
+        z = (x - x.mean((0, 2, 3), keepdims=True)) / np.sqrt(x.var((0, 2, 3), keepdims=True) + 1e-5)
+        if np.abs(z * w.reshape(1, 3, 1, 1) + b.reshape(1, 3, 1, 1)).min() > 0.05:
+            return [Tensor(a, requires_grad=True) for a in (x, w, b)]
+
+
 def _cases(rng):
     """(name, fn, inputs) for every differentiable op the library exposes."""
     t = lambda *s, **k: _t(rng, *s, **k)   # noqa: E731
@@ -63,6 +72,8 @@ def _cases(rng):
          [t(4, 3, 2, 2), t(3), t(3)]),
         ("batch_norm (eval)", lambda x, w, b: F.batch_norm(x, Tensor(running[0]), Tensor(running[1]), w, b,
                                                            training=False), [t(4, 3, 2, 2), t(3), t(3)]),
+        ("batch_norm_act 0.2 (train)", lambda x, w, b: F.batch_norm_act(
+            x, None, None, w, b, training=True, negative_slope=0.2), _bn_act_inputs(rng)),
         ("max_pool2d", lambda a: F.max_pool2d(a, 2), [Tensor(rng.permutation(2 * 3 * 4 * 4).reshape(2, 3, 4, 4) * 0.1,
                                                              requires_grad=True)]),
         ("avg_pool2d", lambda a: F.avg_pool2d(a, 2), [t(2, 3, 4, 4)]),

@@ -22,14 +22,22 @@ as DeZero did, silently drops that term.  So when the backward is being recorded
 (create_graph=True) it is written in differentiable ops with mean and inv_std *recomputed from
 the input Tensor*; when it is not, the same formula runs as one raw kernel on the saved
 statistics (same numbers, nothing will differentiate them).
+
+batch_norm_act(x, ..., negative_slope) is leaky_relu(batch_norm(x, ...), negative_slope) as
+one op (ReLU: slope 0), the pair every hidden layer of a DCGAN ends with: one pass forward,
+two backward, and the normalised x is never stored.  Its backward is the activation's masked
+scale (piecewise constant, read from the sign of y) followed by the batch-norm backward above,
+so it differentiates again exactly as the two ops do.  nn.Sequential runs a BatchNorm followed
+by ReLU / LeakyReLU through it.
 """
 from __future__ import annotations
 
 from .. import kernels
 from ..autograd import Function, Tensor, as_tensor, is_grad_enabled
 from ..backend import get_array_module
+from .activation import LeakyReLUGrad
 
-__all__ = ["batch_norm"]
+__all__ = ["batch_norm", "batch_norm_act"]
 
 
 def _channel_axes(x_shape):
@@ -47,14 +55,18 @@ class BatchNorm(Function):
         self.eps, self.stats = eps, stats
         self.training = stats is None
 
-    def forward(self, x, w, b):
+    def statistics(self, x):
+        """Sets mean, var, inv_std (arrays): of the batch, or the given running ones."""
         xp = get_array_module(x)
         if self.training:
             self.mean, self.var = kernels.get("batch_norm_stats", xp)(x)
         else:      # copies: a later training step updates the running stats in place
             self.mean, self.var = (xp.array(s, dtype=x.dtype) for s in self.stats)
         self.inv_std = 1.0 / xp.sqrt(self.var + self.eps)
-        return kernels.get("batch_norm_apply", xp)(x, self.mean, self.inv_std, w, b)
+
+    def forward(self, x, w, b):
+        self.statistics(x)
+        return kernels.get("batch_norm_apply", get_array_module(x))(x, self.mean, self.inv_std, w, b)
 
     def standardize(self, x: Tensor):
         """(xhat, inv_std) as Tensors; in training mode functions of x, so differentiable."""
@@ -91,6 +103,31 @@ class BatchNorm(Function):
         return gx, gw if need_w else None, gb if need_b else None
 
 
+class BatchNormAct(BatchNorm):
+    """y = leaky_relu(batch_norm(x), slope) for 0 <= slope <= 1, as one op."""
+
+    def __init__(self, eps: float, stats, slope: float):
+        super().__init__(eps, stats)
+        self.slope = slope
+
+    def forward(self, x, w, b):
+        self.statistics(x)
+        return kernels.get("batch_norm_act_apply", get_array_module(x))(
+            x, self.mean, self.inv_std, w, b, self.slope)
+
+    def backward(self, gy):
+        x, w, _ = self.inputs
+        y = self.output().data            # its sign is the activation's mask
+        if self.training and not is_grad_enabled():
+            kernel = kernels.get("batch_norm_act_backward", get_array_module(x.data))
+            gx, gw, gb = kernel(x.data, y, gy.data, self.mean, self.inv_std, w.data, self.slope)
+            need_x, need_w, need_b = self.needs_input_grad
+            return (Tensor(gx) if need_x else None, Tensor(gw) if need_w else None,
+                    Tensor(gb) if need_b else None)
+        # Recorded (or evaluation mode): the two ops' backward, one after the other.
+        return super().backward(LeakyReLUGrad(y, self.slope)(gy))
+
+
 def _stat_array(v, name: str, x: Tensor):
     """The raw array behind a running statistic (an array, or a Tensor's .data)."""
     data = v.data if isinstance(v, Tensor) else v
@@ -104,6 +141,17 @@ def _stat_array(v, name: str, x: Tensor):
     return data
 
 
+def batch_norm_act(x, running_mean, running_var, weight=None, bias=None, training=False,
+                   momentum=0.1, eps=1e-5, negative_slope=0.0):
+    """leaky_relu(batch_norm(x, ...), negative_slope) as one op, for 0 <= negative_slope <= 1
+    (0: ReLU).  Same arguments and running-statistics update as `batch_norm`; same numbers
+    as the two ops one after the other."""
+    if not 0.0 <= negative_slope <= 1.0:
+        raise ValueError(f"batch_norm_act: negative_slope must be in [0, 1], got {negative_slope}")
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                       float(negative_slope))
+
+
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalization over (N, C) or (N, C, H, W), as `torch.nn.functional.batch_norm`.
@@ -115,6 +163,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     training=False normalises with the running statistics, which must be given.
     weight and bias (shape (C,)) are the affine part; None means w = 1, b = 0.
     """
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, None)
+
+
+def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, slope):
     x = as_tensor(x)
     if x.dtype.kind != "f":
         raise TypeError(f"batch_norm: input must be floating point, got {x.dtype}")
@@ -153,7 +205,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         weight = xp.ones(C, dtype=x.dtype)
     if bias is None:
         bias = xp.zeros(C, dtype=x.dtype)
-    op = BatchNorm(eps, None if training else (running_mean, running_var))
+    stats = None if training else (running_mean, running_var)
+    op = BatchNorm(eps, stats) if slope is None else BatchNormAct(eps, stats, slope)
     y = op(x, weight, bias)
 
     if training and running_mean is not None:

@@ -55,7 +55,12 @@ def _uniform_bias_(bias: Parameter | None, weight: Parameter) -> None:
 # Containers
 
 class Sequential(Module):
-    """Modules applied one after the other; `Sequential(a, b)` names them "0", "1"."""
+    """Modules applied one after the other; `Sequential(a, b)` names them "0", "1".
+
+    A BatchNorm1d/2d directly followed by a ReLU or a LeakyReLU (slope in [0, 1]) runs as
+    the one op `F.batch_norm_act`: same numbers, one pass instead of two, and the
+    normalised activations are never stored.  The modules and their state are unchanged.
+    """
 
     def __init__(self, *modules):
         super().__init__()
@@ -67,8 +72,16 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            slope = _fusable(modules[i], modules[i + 1]) if i + 1 < len(modules) else None
+            if slope is None:
+                x = modules[i](x)
+                i += 1
+            else:
+                x = modules[i].forward(x, negative_slope=slope)
+                i += 2
         return x
 
     def __getitem__(self, index):
@@ -281,7 +294,8 @@ class _BatchNorm(Module):
             init.ones_(self.weight)
             init.zeros_(self.bias)
 
-    def forward(self, x):
+    def forward(self, x, negative_slope: float | None = None):
+        """With `negative_slope` (Sequential's fusion): leaky_relu of the result, as one op."""
         name = type(self).__name__
         if x.ndim not in self._ranks:
             ranks = " or ".join(f"{r}-D" for r in self._ranks)
@@ -300,14 +314,25 @@ class _BatchNorm(Module):
         sequence = x.ndim == 3          # (N, C, L): statistics over N and L, i.e. BN2d with W = 1
         if sequence:
             x = x.reshape(x.shape + (1,))
-        y = F.batch_norm(x, self.running_mean if track else None,
-                         self.running_var if track else None, self.weight, self.bias,
-                         use_batch_stats, momentum, self.eps)
+        args = (x, self.running_mean if track else None, self.running_var if track else None,
+                self.weight, self.bias, use_batch_stats, momentum, self.eps)
+        y = F.batch_norm(*args) if negative_slope is None else F.batch_norm_act(*args, negative_slope)
         return y.reshape(y.shape[:3]) if sequence else y
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+def _fusable(norm, act) -> float | None:
+    """The slope with which Sequential may run `norm` then `act` as F.batch_norm_act, else None."""
+    if type(norm) not in (BatchNorm1d, BatchNorm2d):
+        return None
+    if type(act) is ReLU:
+        return 0.0
+    if type(act) is LeakyReLU and 0.0 <= act.negative_slope <= 1.0:
+        return float(act.negative_slope)
+    return None
 
 
 class BatchNorm1d(_BatchNorm):
