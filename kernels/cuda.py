@@ -394,8 +394,33 @@ def _bn_reduction_kernels(dtype):
             gb[c] = b
             gw[c] = w
 
-    _bn_kernels[dtype] = (stats, grad_sums)
-    return stats, grad_sums
+    @cuda.jit
+    def act_grad_sums(x, y, gy, slope, mean, inv_std, gw, gb, zero):
+        """`grad_sums` of the activation's input gradient g = gy (y > 0) or slope*gy (else),
+        computed where it is read instead of being written out (batch_norm_act_backward)."""
+        c = cuda.blockIdx.x
+        t = cuda.threadIdx.x
+        N, L = x.shape[0], x.shape[2]
+        M = N * L
+        buf = cuda.shared.array(T, nbt)
+        mu, istd = mean[c], inv_std[c]
+        sb = zero
+        sw = zero
+        for m in range(t, M, T):
+            n, l = m // L, m % L
+            g = gy[n, c, l]
+            if y[n, c, l] <= 0:
+                g = slope * g
+            sb += g
+            sw += g * ((x[n, c, l] - mu) * istd)
+        b = block_sum(buf, sb)
+        w = block_sum(buf, sw)
+        if t == 0:
+            gb[c] = b
+            gw[c] = w
+
+    _bn_kernels[dtype] = (stats, grad_sums, act_grad_sums)
+    return _bn_kernels[dtype]
 
 
 def _ncl(a):
@@ -417,7 +442,7 @@ def batch_norm_stats(x):
     mean = xp.empty(C, dtype=x.dtype)
     var = xp.empty(C, dtype=x.dtype)
     if C and x3.size:
-        stats, _ = _bn_reduction_kernels(np.dtype(x.dtype))
+        stats = _bn_reduction_kernels(np.dtype(x.dtype))[0]
         stats[C, _THREADS, _stream(xp)](_dev(x3), _dev(mean), _dev(var),
                                         *_scalars(x.dtype, x3.size // C, 0))
     return mean, var
@@ -467,12 +492,75 @@ def batch_norm_backward(x, gy, mean, inv_std, weight):
     gb = xp.zeros(C, dtype=x.dtype)
     gx = xp.empty(x3.shape, dtype=x.dtype)
     if C and x3.size:
-        _, grad_sums = _bn_reduction_kernels(np.dtype(x.dtype))
+        grad_sums = _bn_reduction_kernels(np.dtype(x.dtype))[1]
         grad_sums[C, _THREADS, _stream(xp)](_dev(x3), _dev(gy3), _dev(mean), _dev(inv_std),
                                             _dev(gw), _dev(gb), *_scalars(x.dtype, 0))
         coef = _vec(weight, x) * inv_std / M
         _launch(_bn_backward_kernel, gx.size, xp, _flat(x3), _flat(gy3), _dev(mean), _dev(inv_std),
                 _dev(coef), _dev(gw), _dev(gb), *_scalars(x.dtype, M), _flat(gx), C, L)
+    return gx.reshape(x.shape), gw, gb
+
+
+# Batch norm + leaky ReLU (ReLU: slope 0, slopes in [0, 1]) fused: the normalised x is never
+# stored, and the backward recomputes the activation's masked scale where it reads gy.
+
+@cuda.jit
+def _bn_act_kernel(x, scale, shift, slope, y, C, L):
+    """y = z if z > 0 else slope*z with z = x * scale[c] + shift[c]; one thread per element."""
+    for idx in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        c = (idx // L) % C
+        z = x[idx] * scale[c] + shift[c]
+        y[idx] = z if z > 0 else slope * z
+
+
+@cuda.jit
+def _bn_act_backward_kernel(x, y, gy, slope, mean, inv_std, coef, gw, gb, m_count, gx, C, L):
+    """_bn_backward_kernel of g = gy (y > 0) or slope*gy (else)."""
+    for idx in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        c = (idx // L) % C
+        g = gy[idx] if y[idx] > 0 else slope * gy[idx]
+        xhat = (x[idx] - mean[c]) * inv_std[c]
+        gx[idx] = coef[c] * (m_count * g - gb[c] - xhat * gw[c])
+
+
+def batch_norm_act_apply(x, mean, inv_std, weight, bias, slope):
+    """leaky_relu(batch_norm_apply(x, ...), slope) in one elementwise kernel (0 <= slope <= 1)."""
+    if not 0 <= slope <= 1:
+        return reference.batch_norm_act_apply(x, mean, inv_std, weight, bias, slope)
+    xp = _xp(x)
+    x3 = _ncl(x)
+    C, L = x3.shape[1], x3.shape[2]
+    scale = _vec(weight, x) * _vec(inv_std, x)
+    shift = _vec(bias, x) - _vec(mean, x) * scale
+    y = xp.empty(x3.shape, dtype=x.dtype)
+    _launch(_bn_act_kernel, y.size, xp, _flat(x3), _dev(scale), _dev(shift),
+            *_scalars(x.dtype, slope), _flat(y), C, L)
+    return y.reshape(x.shape)
+
+
+def batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope):
+    """(gx, gw, gb) of batch_norm_act_apply: the reduction and elementwise kernels of
+    batch_norm_backward, each applying the activation's mask as it reads gy."""
+    if not 0 <= slope <= 1:
+        return reference.batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope)
+    xp = _xp(x)
+    x3, y3, gy3 = _ncl(x), _ncl(y), _ncl(gy)
+    N, C, L = x3.shape
+    M = N * L
+    mean, inv_std = _vec(mean, x), _vec(inv_std, x)
+    gw = xp.zeros(C, dtype=x.dtype)
+    gb = xp.zeros(C, dtype=x.dtype)
+    gx = xp.empty(x3.shape, dtype=x.dtype)
+    if C and x3.size:
+        act_grad_sums = _bn_reduction_kernels(np.dtype(x.dtype))[2]
+        act_grad_sums[C, _THREADS, _stream(xp)](_dev(x3), _dev(y3), _dev(gy3),
+                                                *_scalars(x.dtype, slope), _dev(mean),
+                                                _dev(inv_std), _dev(gw), _dev(gb),
+                                                *_scalars(x.dtype, 0))
+        coef = _vec(weight, x) * inv_std / M
+        _launch(_bn_act_backward_kernel, gx.size, xp, _flat(x3), _flat(y3), _flat(gy3),
+                *_scalars(x.dtype, slope), _dev(mean), _dev(inv_std), _dev(coef), _dev(gw),
+                _dev(gb), *_scalars(x.dtype, M), _flat(gx), C, L)
     return gx.reshape(x.shape), gw, gb
 
 
@@ -622,6 +710,7 @@ def rmsprop_update(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay
 
 KERNELS = ("im2col", "col2im", "conv2d", "conv_transpose2d", "conv2d_grad_weight",
            "batch_norm_stats", "batch_norm_apply", "batch_norm_backward",
+           "batch_norm_act_apply", "batch_norm_act_backward",
            "leaky_relu", "leaky_relu_grad", "sgd_update", "adam_update", "rmsprop_update")
 
 for _name in KERNELS:

@@ -33,7 +33,7 @@ SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("im2col", "col2im", "conv2d", "conv_transpose2d", "conv2d_grad_weight",
          "batch_norm_stats", "batch_norm_apply", "batch_norm_backward",
-         "leaky_relu", "leaky_relu_grad", "sgd_update", "adam_update", "rmsprop_update")
+         "batch_norm_act_apply", "batch_norm_act_backward", "leaky_relu", "leaky_relu_grad", "sgd_update", "adam_update", "rmsprop_update")
 
 # `where` a check runs: "sim" only inside the simulator subprocess, "gpu" only on a real GPU
 # (conftest skips `gpu` without one; under the simulator numba.cuda cannot take CuPy arrays).
@@ -210,6 +210,34 @@ def test_batch_norm(where, N, C, hw, dtype, offset):
     got = d.K.batch_norm_backward(xd, d.to_dev(gy), d.to_dev(rmean), d.to_dev(inv_std),
                                   d.to_dev(weight))
     want = R.batch_norm_backward(x, gy, rmean, inv_std, weight)
+    for g, r in zip(got, want):
+        assert g.shape == r.shape and g.dtype == dtype
+        close(d.to_host(g), r, dtype)
+
+
+@where
+@few
+@given(N=st.integers(1, 3), C=st.integers(1, 3),
+       hw=st.one_of(st.none(), st.tuples(st.integers(1, 4), st.integers(1, 4))),
+       dtype=st.sampled_from([np.float64, np.float32]), slope=st.sampled_from([0.0, 0.2, 1.0]))
+@example(N=2, C=3, hw=(6, 6), dtype=np.float32, slope=0.2)
+def test_batch_norm_act(where, N, C, hw, dtype, slope):
+    d = Device(where)
+    rng = np.random.default_rng(4)
+    shape = (N, C) + (hw or ())
+    x = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    weight, bias = rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype)
+    mean, var = R.batch_norm_stats(x)
+    inv_std = (1 / np.sqrt(var + 1e-5)).astype(dtype)
+    y = R.batch_norm_act_apply(x, mean, inv_std, weight, bias, slope)
+    dev = [d.to_dev(a) for a in (x, mean, inv_std, weight, bias)]
+    got = d.K.batch_norm_act_apply(*dev, slope)
+    assert got.shape == x.shape and got.dtype == dtype
+    close(d.to_host(got), y, dtype)
+    got = d.K.batch_norm_act_backward(d.to_dev(x), d.to_dev(y), d.to_dev(gy), d.to_dev(mean),
+                                      d.to_dev(inv_std), d.to_dev(weight), slope)
+    want = R.batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope)
     for g, r in zip(got, want):
         assert g.shape == r.shape and g.dtype == dtype
         close(d.to_host(g), r, dtype)
