@@ -337,8 +337,13 @@ def conv2d_grad_weight(x, gy, kernel_size, stride=(1, 1), padding=(0, 0)):
 
 
 # ---------------------------------------------------------------------------------------
-# Batch norm.  x is viewed as (N, C, L) with L = H·W (or 1 for (N, C) input); per-channel
-# sums are accumulated in float64, so they are at least as accurate as NumPy's pairwise ones.
+# Batch norm, plain and fused with a leaky ReLU (ReLU: slope 0; slopes in [0, 1]).  x is
+# viewed as (N, C, L) with L = H·W (or 1 for (N, C) input); per-channel sums are accumulated
+# in float64, so they are at least as accurate as NumPy's pairwise ones.  One set of loops
+# serves both: the affine pass with slope 1 is the plain batch_norm_apply (max(z, z) = z),
+# and the backward passes take a `masked` flag — when set, the activation's gradient scale
+# (read from the sign of y) is applied to gy as it is read, never written out.  Same float
+# operations in the same order as the reference composition, so results agree to the bit.
 
 @njit(parallel=True, cache=True)
 def _bn_stats_kernel(x, mean, var):
@@ -360,7 +365,8 @@ def _bn_stats_kernel(x, mean, var):
 
 
 @njit(parallel=True, cache=True)
-def _bn_affine_kernel(x, scale, shift, y):
+def _bn_act_kernel(x, scale, shift, slope, y):
+    """y = leaky(x * scale + shift, slope) = max(z, slope z); slope 1: the plain affine map."""
     N, C, L = x.shape
     for nc in prange(N * C):
         n = nc // C
@@ -368,11 +374,14 @@ def _bn_affine_kernel(x, scale, shift, y):
         a = scale[c]
         b = shift[c]
         for l in range(L):
-            y[n, c, l] = x[n, c, l] * a + b
+            z = x[n, c, l] * a + b
+            t = slope * z
+            y[n, c, l] = z if z >= t else t
 
 
 @njit(parallel=True, cache=True)
-def _bn_backward_sums_kernel(x, gy, mean, inv_std, gw, gb):
+def _bn_backward_sums_kernel(x, y, gy, masked, one, slope, mean, inv_std, gw, gb):
+    """gb = sum g, gw = sum g xhat per channel, g = gy (or its masked scale when `masked`)."""
     N, C, L = x.shape
     for c in prange(C):
         sb = 0.0
@@ -382,6 +391,8 @@ def _bn_backward_sums_kernel(x, gy, mean, inv_std, gw, gb):
         for n in range(N):
             for l in range(L):
                 g = gy[n, c, l]
+                if masked:
+                    g = (one if y[n, c, l] > 0 else slope) * g
                 sb += g
                 sw += g * ((x[n, c, l] - mu) * s)
         gb[c] = sb
@@ -389,8 +400,8 @@ def _bn_backward_sums_kernel(x, gy, mean, inv_std, gw, gb):
 
 
 @njit(parallel=True, cache=True)
-def _bn_backward_gx_kernel(x, gy, mean, inv_std, k, gb, gw, M, gx):
-    """gx = k * (M gy - gb - xhat gw) with k = weight * inv_std / M, per channel."""
+def _bn_backward_gx_kernel(x, y, gy, masked, one, slope, mean, inv_std, k, gb, gw, M, gx):
+    """gx = k * (M g - gb - xhat gw) with k = weight * inv_std / M, per channel."""
     N, C, L = x.shape
     for nc in prange(N * C):
         n = nc // C
@@ -401,12 +412,15 @@ def _bn_backward_gx_kernel(x, gy, mean, inv_std, k, gb, gw, M, gx):
         b = gb[c]
         wc = gw[c]
         for l in range(L):
+            g = gy[n, c, l]
+            if masked:
+                g = (one if y[n, c, l] > 0 else slope) * g
             xhat = (x[n, c, l] - mu) * s
-            gx[n, c, l] = kc * (M * gy[n, c, l] - b - xhat * wc)
+            gx[n, c, l] = kc * (M * g - b - xhat * wc)
 
 
-_bn_stats_serial, _bn_affine_serial, _bn_backward_sums_serial, _bn_backward_gx_serial = map(
-    _serial_twin, (_bn_stats_kernel, _bn_affine_kernel, _bn_backward_sums_kernel,
+_bn_stats_serial, _bn_act_serial, _bn_backward_sums_serial, _bn_backward_gx_serial = map(
+    _serial_twin, (_bn_stats_kernel, _bn_act_kernel, _bn_backward_sums_kernel,
                    _bn_backward_gx_kernel))
 
 
@@ -423,100 +437,9 @@ def batch_norm_stats(x):
     return mean, var
 
 
-def batch_norm_apply(x, mean, inv_std, weight, bias):
-    if not _fast_dtype(x):
-        return reference.batch_norm_apply(x, mean, inv_std, weight, bias)
+def _bn_apply(x, mean, inv_std, weight, bias, slope):
     # The same (C,) arithmetic as the reference, so that y agrees to the last bit.
     scale = weight * inv_std
-    shift = bias - mean * scale
-    x3 = _as_ncl(x)
-    y = np.empty(x.shape, dtype=x.dtype)
-    _pick(_bn_affine_kernel, _bn_affine_serial, x.size)(
-        x3, np.ascontiguousarray(scale, dtype=x.dtype),
-                      np.ascontiguousarray(shift, dtype=x.dtype), y.reshape(x3.shape))
-    return y
-
-
-def batch_norm_backward(x, gy, mean, inv_std, weight):
-    if not _fast_dtype(x, gy):
-        return reference.batch_norm_backward(x, gy, mean, inv_std, weight)
-    dt = x.dtype
-    x3, gy3 = _as_ncl(x), _as_ncl(gy)
-    C = x.shape[1]
-    M = x.size // C
-    mean = np.ascontiguousarray(mean, dtype=dt)
-    inv_std = np.ascontiguousarray(inv_std, dtype=dt)
-    gw, gb = np.empty(C, dtype=dt), np.empty(C, dtype=dt)
-    _pick(_bn_backward_sums_kernel, _bn_backward_sums_serial, x.size)(
-        x3, gy3, mean, inv_std, gw, gb)
-    k = np.ascontiguousarray(weight * inv_std / M, dtype=dt)
-    gx = np.empty(x.shape, dtype=dt)
-    _pick(_bn_backward_gx_kernel, _bn_backward_gx_serial, x.size)(
-        x3, gy3, mean, inv_std, k, gb, gw, dt.type(M), gx.reshape(x3.shape))
-    return gx, gw, gb
-
-
-# Batch norm + leaky ReLU (ReLU: slope 0) fused: the normalised x is never stored, and the
-# activation's masked scale is recomputed inside the two backward passes instead of being
-# written out.  Same float32 operations in the same order as the unfused kernels, so the
-# results agree to the last bit.
-
-@njit(parallel=True, cache=True)
-def _bn_act_kernel(x, scale, shift, slope, y):
-    N, C, L = x.shape
-    for nc in prange(N * C):
-        n = nc // C
-        c = nc - n * C
-        a = scale[c]
-        b = shift[c]
-        for l in range(L):
-            z = x[n, c, l] * a + b
-            t = slope * z
-            y[n, c, l] = z if z >= t else t
-
-
-@njit(parallel=True, cache=True)
-def _bn_act_backward_sums_kernel(x, y, gy, one, slope, mean, inv_std, gw, gb):
-    N, C, L = x.shape
-    for c in prange(C):
-        sb = 0.0
-        sw = 0.0
-        mu = mean[c]
-        s = inv_std[c]
-        for n in range(N):
-            for l in range(L):
-                g = (one if y[n, c, l] > 0 else slope) * gy[n, c, l]
-                sb += g
-                sw += g * ((x[n, c, l] - mu) * s)
-        gb[c] = sb
-        gw[c] = sw
-
-
-@njit(parallel=True, cache=True)
-def _bn_act_backward_gx_kernel(x, y, gy, one, slope, mean, inv_std, k, gb, gw, M, gx):
-    N, C, L = x.shape
-    for nc in prange(N * C):
-        n = nc // C
-        c = nc - n * C
-        mu = mean[c]
-        s = inv_std[c]
-        kc = k[c]
-        b = gb[c]
-        wc = gw[c]
-        for l in range(L):
-            g = (one if y[n, c, l] > 0 else slope) * gy[n, c, l]
-            xhat = (x[n, c, l] - mu) * s
-            gx[n, c, l] = kc * (M * g - b - xhat * wc)
-
-
-_bn_act_serial, _bn_act_backward_sums_serial, _bn_act_backward_gx_serial = map(
-    _serial_twin, (_bn_act_kernel, _bn_act_backward_sums_kernel, _bn_act_backward_gx_kernel))
-
-
-def batch_norm_act_apply(x, mean, inv_std, weight, bias, slope):
-    if not _fast_dtype(x) or not 0 <= slope <= 1:
-        return reference.batch_norm_act_apply(x, mean, inv_std, weight, bias, slope)
-    scale = weight * inv_std                   # the (C,) arithmetic of batch_norm_apply
     shift = bias - mean * scale
     x3 = _as_ncl(x)
     y = np.empty(x.shape, dtype=x.dtype)
@@ -526,25 +449,51 @@ def batch_norm_act_apply(x, mean, inv_std, weight, bias, slope):
     return y
 
 
-def batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope):
-    if not _fast_dtype(x, y, gy) or not 0 <= slope <= 1 or not x.shape == y.shape == gy.shape:
-        return reference.batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope)
+def _bn_backward(x, y, gy, mean, inv_std, weight, slope):
+    """slope None: plain batch_norm_backward (y unused); else through the activation too."""
     dt = x.dtype
     t = dt.type
-    one = t(t(1 - slope) + t(slope))            # leaky_relu_grad's scale for y > 0
-    x3, y3, gy3 = _as_ncl(x), _as_ncl(y), _as_ncl(gy)
+    masked = slope is not None
+    one = t(t(1 - slope) + t(slope)) if masked else t(1)   # leaky_relu_grad's scale for y > 0
+    slope = t(slope) if masked else t(0)
+    x3, gy3 = _as_ncl(x), _as_ncl(gy)
+    y3 = _as_ncl(y) if masked else x3                      # a placeholder, never read
     C = x.shape[1]
     M = x.size // C
     mean = np.ascontiguousarray(mean, dtype=dt)
     inv_std = np.ascontiguousarray(inv_std, dtype=dt)
     gw, gb = np.empty(C, dtype=dt), np.empty(C, dtype=dt)
-    _pick(_bn_act_backward_sums_kernel, _bn_act_backward_sums_serial, x.size)(
-        x3, y3, gy3, one, t(slope), mean, inv_std, gw, gb)
+    _pick(_bn_backward_sums_kernel, _bn_backward_sums_serial, x.size)(
+        x3, y3, gy3, masked, one, slope, mean, inv_std, gw, gb)
     k = np.ascontiguousarray(weight * inv_std / M, dtype=dt)
     gx = np.empty(x.shape, dtype=dt)
-    _pick(_bn_act_backward_gx_kernel, _bn_act_backward_gx_serial, x.size)(
-        x3, y3, gy3, one, t(slope), mean, inv_std, k, gb, gw, t(M), gx.reshape(x3.shape))
+    _pick(_bn_backward_gx_kernel, _bn_backward_gx_serial, x.size)(
+        x3, y3, gy3, masked, one, slope, mean, inv_std, k, gb, gw, t(M), gx.reshape(x3.shape))
     return gx, gw, gb
+
+
+def batch_norm_apply(x, mean, inv_std, weight, bias):
+    if not _fast_dtype(x):
+        return reference.batch_norm_apply(x, mean, inv_std, weight, bias)
+    return _bn_apply(x, mean, inv_std, weight, bias, 1.0)
+
+
+def batch_norm_backward(x, gy, mean, inv_std, weight):
+    if not _fast_dtype(x, gy):
+        return reference.batch_norm_backward(x, gy, mean, inv_std, weight)
+    return _bn_backward(x, None, gy, mean, inv_std, weight, None)
+
+
+def batch_norm_act_apply(x, mean, inv_std, weight, bias, slope):
+    if not _fast_dtype(x) or not 0 <= slope <= 1:
+        return reference.batch_norm_act_apply(x, mean, inv_std, weight, bias, slope)
+    return _bn_apply(x, mean, inv_std, weight, bias, slope)
+
+
+def batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope):
+    if not _fast_dtype(x, y, gy) or not 0 <= slope <= 1 or not x.shape == y.shape == gy.shape:
+        return reference.batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope)
+    return _bn_backward(x, y, gy, mean, inv_std, weight, slope)
 
 
 # ---------------------------------------------------------------------------------------

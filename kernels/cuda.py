@@ -373,8 +373,10 @@ def _bn_reduction_kernels(dtype):
             var[c] = v
 
     @cuda.jit
-    def grad_sums(x, gy, mean, inv_std, gw, gb, zero):
-        """Block c: gb[c] = sum gy,  gw[c] = sum gy * xhat over channel c (mapping as `stats`)."""
+    def grad_sums(x, y, gy, masked, slope, mean, inv_std, gw, gb, zero):
+        """Block c: gb[c] = sum g,  gw[c] = sum g * xhat over channel c (mapping as `stats`),
+        g = gy — or, when `masked` (batch_norm_act_backward), the activation's input gradient
+        gy (y > 0) / slope*gy (else), applied where gy is read instead of being written out."""
         c = cuda.blockIdx.x
         t = cuda.threadIdx.x
         N, L = x.shape[0], x.shape[2]
@@ -386,30 +388,7 @@ def _bn_reduction_kernels(dtype):
         for m in range(t, M, T):
             n, l = m // L, m % L
             g = gy[n, c, l]
-            sb += g
-            sw += g * ((x[n, c, l] - mu) * istd)
-        b = block_sum(buf, sb)
-        w = block_sum(buf, sw)
-        if t == 0:
-            gb[c] = b
-            gw[c] = w
-
-    @cuda.jit
-    def act_grad_sums(x, y, gy, slope, mean, inv_std, gw, gb, zero):
-        """`grad_sums` of the activation's input gradient g = gy (y > 0) or slope*gy (else),
-        computed where it is read instead of being written out (batch_norm_act_backward)."""
-        c = cuda.blockIdx.x
-        t = cuda.threadIdx.x
-        N, L = x.shape[0], x.shape[2]
-        M = N * L
-        buf = cuda.shared.array(T, nbt)
-        mu, istd = mean[c], inv_std[c]
-        sb = zero
-        sw = zero
-        for m in range(t, M, T):
-            n, l = m // L, m % L
-            g = gy[n, c, l]
-            if y[n, c, l] <= 0:
+            if masked and y[n, c, l] <= 0:
                 g = slope * g
             sb += g
             sw += g * ((x[n, c, l] - mu) * istd)
@@ -419,8 +398,8 @@ def _bn_reduction_kernels(dtype):
             gb[c] = b
             gw[c] = w
 
-    _bn_kernels[dtype] = (stats, grad_sums, act_grad_sums)
-    return _bn_kernels[dtype]
+    _bn_kernels[dtype] = (stats, grad_sums)
+    return stats, grad_sums
 
 
 def _ncl(a):
@@ -442,71 +421,21 @@ def batch_norm_stats(x):
     mean = xp.empty(C, dtype=x.dtype)
     var = xp.empty(C, dtype=x.dtype)
     if C and x3.size:
-        stats = _bn_reduction_kernels(np.dtype(x.dtype))[0]
+        stats, _ = _bn_reduction_kernels(np.dtype(x.dtype))
         stats[C, _THREADS, _stream(xp)](_dev(x3), _dev(mean), _dev(var),
                                         *_scalars(x.dtype, x3.size // C, 0))
     return mean, var
 
 
-@cuda.jit
-def _affine_channels_kernel(x, scale, shift, y, C, L):
-    """y = x * scale[c] + shift[c], one thread per element; element idx of the (N, C, L) array
-    is in channel (idx // L) % C."""
-    for idx in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        c = (idx // L) % C
-        y[idx] = x[idx] * scale[c] + shift[c]
-
-
-def batch_norm_apply(x, mean, inv_std, weight, bias):
-    """y = (x - mean) * inv_std * weight + bias, as the fused per-channel affine x*scale + shift
-    (scale and shift are (C,) vectors computed here with the reference's formulas)."""
-    xp = _xp(x)
-    x3 = _ncl(x)
-    C, L = x3.shape[1], x3.shape[2]
-    scale = _vec(weight, x) * _vec(inv_std, x)
-    shift = _vec(bias, x) - _vec(mean, x) * scale
-    y = xp.empty(x3.shape, dtype=x.dtype)
-    _launch(_affine_channels_kernel, y.size, xp, _flat(x3), _dev(scale), _dev(shift), _flat(y), C, L)
-    return y.reshape(x.shape)
-
-
-@cuda.jit
-def _bn_backward_kernel(x, gy, mean, inv_std, coef, gw, gb, m_count, gx, C, L):
-    """gx = coef[c] * (M*gy - gb[c] - xhat*gw[c]), xhat = (x - mean[c]) * inv_std[c],
-    coef = weight * inv_std / M; one thread per element, channel (idx // L) % C."""
-    for idx in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        c = (idx // L) % C
-        xhat = (x[idx] - mean[c]) * inv_std[c]
-        gx[idx] = coef[c] * (m_count * gy[idx] - gb[c] - xhat * gw[c])
-
-
-def batch_norm_backward(x, gy, mean, inv_std, weight):
-    """(gx, gw, gb) of batch_norm_apply with batch statistics: a per-channel reduction kernel
-    for gb, gw, then one fused elementwise kernel for gx (see reference.batch_norm_backward)."""
-    xp = _xp(x)
-    x3, gy3 = _ncl(x), _ncl(gy)
-    N, C, L = x3.shape
-    M = N * L
-    mean, inv_std = _vec(mean, x), _vec(inv_std, x)
-    gw = xp.zeros(C, dtype=x.dtype)
-    gb = xp.zeros(C, dtype=x.dtype)
-    gx = xp.empty(x3.shape, dtype=x.dtype)
-    if C and x3.size:
-        grad_sums = _bn_reduction_kernels(np.dtype(x.dtype))[1]
-        grad_sums[C, _THREADS, _stream(xp)](_dev(x3), _dev(gy3), _dev(mean), _dev(inv_std),
-                                            _dev(gw), _dev(gb), *_scalars(x.dtype, 0))
-        coef = _vec(weight, x) * inv_std / M
-        _launch(_bn_backward_kernel, gx.size, xp, _flat(x3), _flat(gy3), _dev(mean), _dev(inv_std),
-                _dev(coef), _dev(gw), _dev(gb), *_scalars(x.dtype, M), _flat(gx), C, L)
-    return gx.reshape(x.shape), gw, gb
-
-
-# Batch norm + leaky ReLU (ReLU: slope 0, slopes in [0, 1]) fused: the normalised x is never
-# stored, and the backward recomputes the activation's masked scale where it reads gy.
+# batch_norm_apply and batch_norm_act_apply (a leaky ReLU after it, slopes in [0, 1]) share
+# one elementwise kernel: slope 1 is the plain affine map.  Likewise the backward kernels
+# take a `masked` flag that applies the activation's gradient scale (read from the sign of
+# y) as gy is read; the fused forms never store the normalised x or that scaled gradient.
 
 @cuda.jit
 def _bn_act_kernel(x, scale, shift, slope, y, C, L):
-    """y = z if z > 0 else slope*z with z = x * scale[c] + shift[c]; one thread per element."""
+    """y = z if z > 0 else slope*z with z = x * scale[c] + shift[c] (slope 1: y = z); one
+    thread per element, element idx of the (N, C, L) array in channel (idx // L) % C."""
     for idx in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         c = (idx // L) % C
         z = x[idx] * scale[c] + shift[c]
@@ -514,19 +443,21 @@ def _bn_act_kernel(x, scale, shift, slope, y, C, L):
 
 
 @cuda.jit
-def _bn_act_backward_kernel(x, y, gy, slope, mean, inv_std, coef, gw, gb, m_count, gx, C, L):
-    """_bn_backward_kernel of g = gy (y > 0) or slope*gy (else)."""
+def _bn_backward_kernel(x, y, gy, masked, slope, mean, inv_std, coef, gw, gb, m_count, gx, C, L):
+    """gx = coef[c] * (M*g - gb[c] - xhat*gw[c]), xhat = (x - mean[c]) * inv_std[c],
+    coef = weight * inv_std / M, g = gy (masked: slope*gy where y <= 0); one thread per element."""
     for idx in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         c = (idx // L) % C
-        g = gy[idx] if y[idx] > 0 else slope * gy[idx]
+        g = gy[idx]
+        if masked and y[idx] <= 0:
+            g = slope * g
         xhat = (x[idx] - mean[c]) * inv_std[c]
         gx[idx] = coef[c] * (m_count * g - gb[c] - xhat * gw[c])
 
 
-def batch_norm_act_apply(x, mean, inv_std, weight, bias, slope):
-    """leaky_relu(batch_norm_apply(x, ...), slope) in one elementwise kernel (0 <= slope <= 1)."""
-    if not 0 <= slope <= 1:
-        return reference.batch_norm_act_apply(x, mean, inv_std, weight, bias, slope)
+def _bn_apply(x, mean, inv_std, weight, bias, slope):
+    """The per-channel affine x*scale + shift (scale, shift: (C,) vectors from the reference's
+    formulas), then the leaky ReLU of `slope`, in one kernel."""
     xp = _xp(x)
     x3 = _ncl(x)
     C, L = x3.shape[1], x3.shape[2]
@@ -538,13 +469,13 @@ def batch_norm_act_apply(x, mean, inv_std, weight, bias, slope):
     return y.reshape(x.shape)
 
 
-def batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope):
-    """(gx, gw, gb) of batch_norm_act_apply: the reduction and elementwise kernels of
-    batch_norm_backward, each applying the activation's mask as it reads gy."""
-    if not 0 <= slope <= 1:
-        return reference.batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope)
+def _bn_backward(x, y, gy, mean, inv_std, weight, slope):
+    """(gx, gw, gb): a per-channel reduction kernel for gb, gw, then one elementwise kernel for
+    gx (see reference.batch_norm_backward); slope None: no activation (y unused)."""
     xp = _xp(x)
-    x3, y3, gy3 = _ncl(x), _ncl(y), _ncl(gy)
+    masked = slope is not None
+    x3, gy3 = _ncl(x), _ncl(gy)
+    y3 = _ncl(y) if masked else x3                         # a placeholder, never read
     N, C, L = x3.shape
     M = N * L
     mean, inv_std = _vec(mean, x), _vec(inv_std, x)
@@ -552,16 +483,36 @@ def batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope):
     gb = xp.zeros(C, dtype=x.dtype)
     gx = xp.empty(x3.shape, dtype=x.dtype)
     if C and x3.size:
-        act_grad_sums = _bn_reduction_kernels(np.dtype(x.dtype))[2]
-        act_grad_sums[C, _THREADS, _stream(xp)](_dev(x3), _dev(y3), _dev(gy3),
-                                                *_scalars(x.dtype, slope), _dev(mean),
-                                                _dev(inv_std), _dev(gw), _dev(gb),
-                                                *_scalars(x.dtype, 0))
+        slope_t, = _scalars(x.dtype, slope if masked else 0)
+        _, grad_sums = _bn_reduction_kernels(np.dtype(x.dtype))
+        grad_sums[C, _THREADS, _stream(xp)](_dev(x3), _dev(y3), _dev(gy3), masked, slope_t,
+                                            _dev(mean), _dev(inv_std), _dev(gw), _dev(gb),
+                                            *_scalars(x.dtype, 0))
         coef = _vec(weight, x) * inv_std / M
-        _launch(_bn_act_backward_kernel, gx.size, xp, _flat(x3), _flat(y3), _flat(gy3),
-                *_scalars(x.dtype, slope), _dev(mean), _dev(inv_std), _dev(coef), _dev(gw),
-                _dev(gb), *_scalars(x.dtype, M), _flat(gx), C, L)
+        _launch(_bn_backward_kernel, gx.size, xp, _flat(x3), _flat(y3), _flat(gy3), masked, slope_t,
+                _dev(mean), _dev(inv_std), _dev(coef), _dev(gw), _dev(gb), *_scalars(x.dtype, M),
+                _flat(gx), C, L)
     return gx.reshape(x.shape), gw, gb
+
+
+def batch_norm_apply(x, mean, inv_std, weight, bias):
+    return _bn_apply(x, mean, inv_std, weight, bias, 1.0)
+
+
+def batch_norm_backward(x, gy, mean, inv_std, weight):
+    return _bn_backward(x, None, gy, mean, inv_std, weight, None)
+
+
+def batch_norm_act_apply(x, mean, inv_std, weight, bias, slope):
+    if not 0 <= slope <= 1:
+        return reference.batch_norm_act_apply(x, mean, inv_std, weight, bias, slope)
+    return _bn_apply(x, mean, inv_std, weight, bias, slope)
+
+
+def batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope):
+    if not 0 <= slope <= 1:
+        return reference.batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope)
+    return _bn_backward(x, y, gy, mean, inv_std, weight, slope)
 
 
 # ---------------------------------------------------------------------------------------

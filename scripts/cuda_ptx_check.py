@@ -62,18 +62,15 @@ def main() -> int:
             return ft[(slice(None),) * ndim]
         v, ncl = ft[::1], ft[:, :, ::1]         # contiguous vector / (N, C, L)
         i8, b = types.int64, types.boolean
-        stats, grad_sums, act_grad_sums = K._bn_reduction_kernels(np.dtype(str(ft)))
+        stats, grad_sums = K._bn_reduction_kernels(np.dtype(str(ft)))
         signatures = {
             "im2col": (K._im2col_kernel, (A(4), A(6), i8, i8, i8, i8, ft)),
             "col2im": (K._col2im_kernel, (A(6), A(4), i8, i8, i8, i8, ft)),
             "batch_norm_stats": (stats, (ncl, v, v, ft, ft)),
-            "batch_norm_grad_sums": (grad_sums, (ncl, ncl, v, v, v, v, ft)),
-            "batch_norm_apply": (K._affine_channels_kernel, (v, v, v, v, i8, i8)),
-            "batch_norm_backward": (K._bn_backward_kernel, (v, v, v, v, v, v, v, ft, v, i8, i8)),
-            "batch_norm_act_grad_sums": (act_grad_sums, (ncl, ncl, ncl, ft, v, v, v, v, ft)),
+            "batch_norm_grad_sums": (grad_sums, (ncl, ncl, ncl, b, ft, v, v, v, v, ft)),
             "batch_norm_act_apply": (K._bn_act_kernel, (v, v, v, ft, v, i8, i8)),
-            "batch_norm_act_backward": (K._bn_act_backward_kernel,
-                                        (v, v, v, ft, v, v, v, v, v, ft, v, i8, i8)),
+            "batch_norm_backward": (K._bn_backward_kernel,
+                                    (v, v, v, b, ft, v, v, v, v, v, ft, v, i8, i8)),
             "leaky_relu": (K._leaky_relu_kernel, (v, ft, v)),
             "leaky_relu_grad": (K._leaky_relu_grad_kernel, (v, v, ft, v)),
             "sgd_update": (K._sgd_kernel, (v, v, v, ft, ft, ft, ft, b, b, b, b)),
