@@ -15,7 +15,8 @@ import argparse
 import json
 import sys
 
-import numpy as np
+import tinygan  # noqa: F401  (before numpy: its OpenBLAS thread setting must come first)
+import numpy as np  # noqa: E402
 
 from . import shapes
 

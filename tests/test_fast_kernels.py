@@ -301,6 +301,22 @@ def test_freed_memory_is_reused_without_page_faults():
     assert faults() - before < 100        # glibc defaults: ~400 here
 
 
+@pytest.mark.parametrize("preset", [None, "20"])
+def test_openblas_threads_sleep_soon_after_a_product_unless_told_otherwise(preset):
+    """tinygan sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS (a fresh process)."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if preset:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    code = ("import sys, os; import tinygan; "
+            "print(os.environ['OPENBLAS_THREAD_TIMEOUT'], 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [preset or "12", "True"]
+
+
 def test_threading_layer_is_not_openmp():
     cpu.leaky_relu(np.ones(10, np.float32), 0.2)          # a parallel kernel has run
     layer = numba.threading_layer()
