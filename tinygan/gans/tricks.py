@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
-from ..autograd import Tensor
+from ..autograd import Function, Tensor
 from ..backend import get_array_module
 
 # The config options every trick-aware variant accepts (merged into its `defaults`).
@@ -47,11 +47,49 @@ def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tenso
 
 
 # -- minibatch discrimination -------------------------------------------------------------------
+class PairwiseL1(Function):
+    """l1[i, j, b] = Σ_c |M[i, b, c] − M[j, b, c]| for M (N, B, C): every pair of the batch.
+
+    With S[i, j, b, c] = sign(M_i − M_j) (piecewise constant: no derivative of its own, and
+    S[j, i] = −S[i, j]), the gradient is  gM[k] = Σ_j (g[k, j] + g[j, k]) S[k, j],  one
+    linear map of g (PairwiseL1Grad).  As one op it makes two (N, N, B, C) passes where
+    subtract-abs-sum through autograd made a dozen, with broadcast reductions in the backward:
+    minibatch discrimination ran a toy `gan` step 10× slower than plain.
+    """
+
+    def forward(self, M):
+        diff = M[:, None] - M[None, :]                               # (N, N, B, C)
+        self.sign = get_array_module(M).sign(diff)
+        return abs(diff).sum(axis=3)
+
+    def backward(self, g):
+        return PairwiseL1Grad(self.sign)(g)
+
+
+class PairwiseL1Grad(Function):
+    """gM[k, b, c] = Σ_j (g[k, j, b] + g[j, k, b]) S[k, j, b, c] — linear in g.  Its adjoint,
+    g'[k, j, b] = Σ_c S[k, j, b, c] (u[k, b, c] − u[j, b, c]) for upstream u, is the
+    backward; and that map's adjoint is this one again, so the pair differentiates forever."""
+
+    def __init__(self, sign, adjoint: bool = False):
+        self.sign, self.adjoint = sign, adjoint
+
+    def forward(self, a):
+        S = self.sign
+        if self.adjoint:                                             # a = u (N, B, C)
+            return (S * (a[:, None] - a[None, :])).sum(axis=3)
+        sym = a + a.transpose(1, 0, 2)                               # a = g (N, N, B)
+        return (sym[..., None] * S).sum(axis=1)
+
+    def backward(self, gy):
+        return PairwiseL1Grad(self.sign, not self.adjoint)(gy)
+
+
 def minibatch_features(f: Tensor, T: Tensor) -> Tensor:
     """[f, o(f)] for features f (N, A) and the learned tensor T (A, B, C) — see below."""
     N, (A, B, C) = f.shape[0], T.shape
     M = (f @ T.reshape(A, B * C)).reshape(N, B, C)
-    l1 = (M.reshape(N, 1, B, C) - M.reshape(1, N, B, C)).abs().sum(dim=3)     # (N, N, B)
+    l1 = PairwiseL1()(M)                                                        # (N, N, B)
     o = (-l1).exp().sum(dim=1)                                                  # (N, B)
     return F.cat([f, o], dim=1)
 
