@@ -342,6 +342,10 @@ def test_batch_norm_act_equals_the_two_ops(slope):
         np.testing.assert_array_equal(a, c)       # same kernels' arithmetic, same order
     with pytest.raises(ValueError, match="negative_slope"):
         F.batch_norm_act(Tensor(x0), None, None, training=True, negative_slope=-0.1)
+    with pytest.raises(ValueError, match=r"batch_norm_act: weight has shape \(3,\) but input \(6, 4, 3, 3\)"):
+        F.batch_norm_act(Tensor(x0), None, None, Tensor(np.ones(3, np.float32)), training=True)
+    with pytest.raises(ValueError, match=r"^batch_norm: weight has shape"):
+        F.batch_norm(Tensor(x0), None, None, Tensor(np.ones(3, np.float32)), training=True)
 
 
 def test_sequential_fuses_batch_norm_with_the_activation_after_it():

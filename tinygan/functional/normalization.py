@@ -128,15 +128,15 @@ class BatchNormAct(BatchNorm):
         return super().backward(LeakyReLUGrad(y, self.slope)(gy))
 
 
-def _stat_array(v, name: str, x: Tensor):
+def _stat_array(v, name: str, x: Tensor, op: str):
     """The raw array behind a running statistic (an array, or a Tensor's .data)."""
     data = v.data if isinstance(v, Tensor) else v
     if not (hasattr(data, "dtype") and hasattr(data, "shape")):
-        raise TypeError(f"batch_norm: {name} must be an array or a Tensor, got {type(v).__name__}")
+        raise TypeError(f"{op}: {name} must be an array or a Tensor, got {type(v).__name__}")
     if data.dtype.kind != "f":
-        raise TypeError(f"batch_norm: {name} must be floating point, got {data.dtype}")
+        raise TypeError(f"{op}: {name} must be floating point, got {data.dtype}")
     if get_array_module(data) is not get_array_module(x.data):
-        raise ValueError(f"batch_norm: {name} is on a different device than the input "
+        raise ValueError(f"{op}: {name} is on a different device than the input "
                          f"({x.device}); move it with .to(device)")
     return data
 
@@ -167,38 +167,39 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 
 def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, slope):
+    op = "batch_norm" if slope is None else "batch_norm_act"     # named in every error
     x = as_tensor(x)
     if x.dtype.kind != "f":
-        raise TypeError(f"batch_norm: input must be floating point, got {x.dtype}")
+        raise TypeError(f"{op}: input must be floating point, got {x.dtype}")
     if x.ndim not in (2, 4):
-        raise ValueError(f"batch_norm: input must be (N, C) or (N, C, H, W), got shape {x.shape}")
+        raise ValueError(f"{op}: input must be (N, C) or (N, C, H, W), got shape {x.shape}")
     if (running_mean is None) != (running_var is None):
-        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
     if running_mean is not None:
-        running_mean = _stat_array(running_mean, "running_mean", x)
-        running_var = _stat_array(running_var, "running_var", x)
+        running_mean = _stat_array(running_mean, "running_mean", x, op)
+        running_var = _stat_array(running_var, "running_var", x, op)
     C = x.shape[1]
     for name, v in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         if v is None:
             continue
         if not hasattr(v, "shape"):
-            raise TypeError(f"batch_norm: {name} must be a Tensor or an array, got {type(v).__name__}")
+            raise TypeError(f"{op}: {name} must be a Tensor or an array, got {type(v).__name__}")
         if tuple(v.shape) != (C,):
-            raise ValueError(f"batch_norm: {name} has shape {tuple(v.shape)} but input {x.shape} "
+            raise ValueError(f"{op}: {name} has shape {tuple(v.shape)} but input {x.shape} "
                              f"has {C} channels, expected ({C},)")
     M = x.numel() // C if C else 0
     if training:
         if M <= 1:
-            raise ValueError(f"batch_norm: Expected more than 1 value per channel when training, "
+            raise ValueError(f"{op}: Expected more than 1 value per channel when training, "
                              f"got input of shape {x.shape}")
         if momentum is None:
             raise NotImplementedError(
-                "batch_norm: momentum=None (cumulative moving average) needs the number of batches "
+                f"{op}: momentum=None (cumulative moving average) needs the number of batches "
                 "seen, which the functional form does not have; pass momentum=1/num_batches_tracked "
                 "(what torch.nn.BatchNorm does)")
     elif running_mean is None:
-        raise ValueError("batch_norm: running_mean and running_var are required when training=False")
+        raise ValueError(f"{op}: running_mean and running_var are required when training=False")
 
     xp = get_array_module(x.data)
     if weight is None:
