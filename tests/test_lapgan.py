@@ -120,6 +120,18 @@ def test_train_step_moves_every_level_with_finite_losses(optimizer, lr):
             assert all(changed), f"{name}[{k}]"
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_lr0_is_level_zeros_own_learning_rate(optimizer):
+    m = make(optimizer=optimizer, lr=2e-4, lr0=1e-3)
+    for opt, net in ((m.opt_G, m.G), (m.opt_D, m.D)):
+        level0, rest = opt.param_groups
+        assert level0["lr"] == 1e-3 and rest["lr"] == 2e-4
+        assert [id(p) for p in level0["params"]] == [id(p) for p in net[0].parameters()]
+        assert len(rest["params"]) == sum(len(list(n.parameters())) for n in list(net)[1:])
+    same = make(optimizer=optimizer, lr=2e-4)          # lr0 unset: every level at lr
+    assert [g["lr"] for g in same.opt_G.param_groups] == [2e-4, 2e-4]
+
+
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="optimizer"):
         make(optimizer="rmsprop")
