@@ -255,3 +255,33 @@ def leaky_relu_grad(y, gy, slope):
     scale += gy.dtype.type(slope)
     scale *= gy
     return scale
+
+
+# ---------------------------------------------------------------------------------------
+# Minibatch discrimination's pairwise L1 distances (Salimans et al. 2016, §3.2).  M is
+# (N, B, C): N samples, each with B kernels' C-dimensional rows.  With the signs
+# S[i, j, b, c] = sign(M[i, b, c] − M[j, b, c]) (piecewise constant in M, S[j, i] = −S[i, j]),
+# the distances' gradient is a linear map of the upstream gradient, and so is its adjoint;
+# the two maps are each other's adjoints, which is what makes the op differentiable forever.
+
+def _pairwise_signs(M):
+    xp = get_array_module(M)
+    return xp.sign(M[:, None] - M[None, :])                         # (N, N, B, C)
+
+
+def pairwise_l1(M):
+    """l1[i, j, b] = Σ_c |M[i, b, c] − M[j, b, c]|:  (N, B, C) -> (N, N, B)."""
+    return abs(M[:, None] - M[None, :]).sum(axis=3)
+
+
+def pairwise_l1_grad(M, g):
+    """gM[k, b, c] = Σ_j (g[k, j, b] + g[j, k, b]) S[k, j, b, c]:  g (N, N, B) -> (N, B, C),
+    the gradient of Σ g·l1 in M."""
+    sym = g + g.transpose(1, 0, 2)
+    return (sym[..., None] * _pairwise_signs(M)).sum(axis=1)
+
+
+def pairwise_l1_grad_adjoint(M, u):
+    """g'[k, j, b] = Σ_c S[k, j, b, c] (u[k, b, c] − u[j, b, c]):  u (N, B, C) -> (N, N, B),
+    the adjoint of pairwise_l1_grad (and, at u = M, pairwise_l1 itself)."""
+    return (_pairwise_signs(M) * (u[:, None] - u[None, :])).sum(axis=3)

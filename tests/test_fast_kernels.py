@@ -206,6 +206,31 @@ def test_leaky_relu_kernels_are_bit_identical(loop_path, dt, slope, contiguous):
 
 
 # ---------------------------------------------------------------------------------------
+# Minibatch discrimination's pairwise L1 maps: sums in a different association than NumPy's
+# reductions, so equal to rounding; ties (the i = j diagonal, repeated rows) give sign 0.
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("contiguous", [True, False])
+@pytest.mark.parametrize("shape", [(5, 3, 4), (1, 2, 1), (6, 1, 7)])
+def test_pairwise_l1_kernels_match_reference(loop_path, dt, contiguous, shape):
+    rng = np.random.default_rng(2)
+    M = _array(rng, shape, dt, contiguous)
+    if shape[0] > 2:
+        M[2] = M[0]                                    # a repeated sample: S = 0 on that pair
+    g = _array(rng, (shape[0], shape[0], shape[1]), dt, contiguous)
+    u = _array(rng, shape, dt, contiguous)
+    for got, want in [(cpu.pairwise_l1(M), ref.pairwise_l1(M)),
+                      (cpu.pairwise_l1_grad(M, g), ref.pairwise_l1_grad(M, g)),
+                      (cpu.pairwise_l1_grad_adjoint(M, u), ref.pairwise_l1_grad_adjoint(M, u))]:
+        assert got.dtype == dt and got.shape == want.shape
+        np.testing.assert_allclose(got, want, **TOL[dt])
+    # the two maps are adjoint: <grad(g), u> = <g, adjoint(u)>
+    lhs = float((cpu.pairwise_l1_grad(M, g).astype(np.float64) * u).sum())
+    rhs = float((g.astype(np.float64) * cpu.pairwise_l1_grad_adjoint(M, u)).sum())
+    assert lhs == pytest.approx(rhs, rel=1e-4 if dt == np.float32 else 1e-10)
+
+
+# ---------------------------------------------------------------------------------------
 # Optimizer updates: same in-place updates, several steps, contiguous and strided
 
 @pytest.mark.parametrize("dt", DTYPES)
@@ -268,7 +293,8 @@ def test_registry_serves_the_fast_kernels():
         for name in ("conv2d", "conv_transpose2d", "conv2d_grad_weight", "im2col", "col2im",
                      "batch_norm_stats", "batch_norm_apply", "batch_norm_backward",
                      "leaky_relu", "leaky_relu_grad", "sgd_update", "adam_update",
-                     "rmsprop_update"):
+                     "rmsprop_update", "pairwise_l1", "pairwise_l1_grad",
+                     "pairwise_l1_grad_adjoint"):
             assert kernels.get(name, np) is getattr(cpu, name)
         kernels.set_mode("reference")
         assert kernels.get("conv2d", np) is ref.conv2d

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from .. import kernels
 from .. import nn
 from ..autograd import Function, Tensor
 from ..backend import get_array_module
@@ -52,37 +53,34 @@ class PairwiseL1(Function):
 
     With S[i, j, b, c] = sign(M_i − M_j) (piecewise constant: no derivative of its own, and
     S[j, i] = −S[i, j]), the gradient is  gM[k] = Σ_j (g[k, j] + g[j, k]) S[k, j],  one
-    linear map of g (PairwiseL1Grad).  As one op it makes two (N, N, B, C) passes where
-    subtract-abs-sum through autograd made a dozen, with broadcast reductions in the backward:
-    minibatch discrimination ran a toy `gan` step 10× slower than plain.
+    linear map of g (PairwiseL1Grad).  The kernels (`pairwise_l1*` in kernels/) recompute S
+    from M rather than store it; as one op this replaced subtract-abs-sum through autograd,
+    whose broadcast reductions made a toy `gan` step with minibatch discrimination 10× slower.
     """
 
     def forward(self, M):
-        diff = M[:, None] - M[None, :]                               # (N, N, B, C)
-        self.sign = get_array_module(M).sign(diff)
-        return abs(diff).sum(axis=3)
+        self.M = M
+        return kernels.get("pairwise_l1", get_array_module(M))(M)
 
     def backward(self, g):
-        return PairwiseL1Grad(self.sign)(g)
+        return PairwiseL1Grad(self.M)(g)
 
 
 class PairwiseL1Grad(Function):
-    """gM[k, b, c] = Σ_j (g[k, j, b] + g[j, k, b]) S[k, j, b, c] — linear in g.  Its adjoint,
-    g'[k, j, b] = Σ_c S[k, j, b, c] (u[k, b, c] − u[j, b, c]) for upstream u, is the
-    backward; and that map's adjoint is this one again, so the pair differentiates forever."""
+    """gM[k, b, c] = Σ_j (g[k, j, b] + g[j, k, b]) S[k, j, b, c] — linear in g, with M (hence
+    S) held constant.  Its adjoint, g'[k, j, b] = Σ_c S[k, j, b, c] (u[k, b, c] − u[j, b, c])
+    for upstream u, is the backward; and that map's adjoint is this one again, so the pair
+    differentiates forever."""
 
-    def __init__(self, sign, adjoint: bool = False):
-        self.sign, self.adjoint = sign, adjoint
+    def __init__(self, M, adjoint: bool = False):
+        self.M, self.adjoint = M, adjoint
 
     def forward(self, a):
-        S = self.sign
-        if self.adjoint:                                             # a = u (N, B, C)
-            return (S * (a[:, None] - a[None, :])).sum(axis=3)
-        sym = a + a.transpose(1, 0, 2)                               # a = g (N, N, B)
-        return (sym[..., None] * S).sum(axis=1)
+        name = "pairwise_l1_grad_adjoint" if self.adjoint else "pairwise_l1_grad"
+        return kernels.get(name, get_array_module(a))(self.M, a)
 
     def backward(self, gy):
-        return PairwiseL1Grad(self.sign, not self.adjoint)(gy)
+        return PairwiseL1Grad(self.M, not self.adjoint)(gy)
 
 
 def minibatch_features(f: Tensor, T: Tensor) -> Tensor:
