@@ -9,6 +9,13 @@ count without the 3-std cut: which modes G aims at at all), the share of high-qu
 (within 3 std of a mode centre) and the median distance to the nearest centre in std.  Prints a
 table (mean over seeds and the per-seed values); `--json PATH` also writes every run's numbers.
 Extra settings: `--configs name:key=value,key=value ...`.
+
+On digits (`--data mnist`) the same protocol scores the samples with the MNIST classifier
+(`tinygan.metrics.image_metrics`): classes present (>= 1 % of the samples), the largest class's
+share, FD and IS — e.g. virtual batch norm, which needs a generator with batch norms:
+
+    .venv/bin/python scripts/compare_tricks.py --data mnist --steps 1000 \
+        --configs plain: vbn:virtual_bn=true
 """
 from __future__ import annotations
 
@@ -21,13 +28,17 @@ import numpy as np
 from tinygan import backend, data as datasets
 from tinygan.autograd import Tensor
 from tinygan.gans import create
-from tinygan.metrics import toy_mode_metrics
+from tinygan.metrics import image_metrics, toy_mode_metrics
 
 CONFIGS = {
     "plain": {},
     "minibatch_disc": {"minibatch_disc": True},
     "feature_matching": {"feature_matching": True},
 }
+
+
+TOY_KEYS = ("modes_covered", "modes_reached", "high_quality_pct", "median_distance_in_std")
+IMAGE_KEYS = ("classes_present", "largest_class_pct", "frechet_distance", "inception_score")
 
 
 def run(variant, data, config, steps, batch_size, seed, n_eval=2000):
@@ -41,9 +52,31 @@ def run(variant, data, config, steps, batch_size, seed, n_eval=2000):
         x, y = next(loader)
         model.train_step(Tensor(x), None if variant != "cgan" else Tensor(y))
     seconds = time.time() - t0
-    m = toy_mode_metrics(model.sample(n_eval), ds.mode_centers, ds.mode_std)
-    return {k: m[k] for k in ("modes_covered", "modes_reached", "modes_total", "high_quality_pct",
-                              "median_distance_in_std")} | {"seed": seed, "seconds": round(seconds, 1)}
+    samples = model.sample(n_eval)
+    if ds.kind == "toy":
+        m = toy_mode_metrics(samples, ds.mode_centers, ds.mode_std)
+        out = {k: m[k] for k in TOY_KEYS + ("modes_total",)}
+    else:
+        m = image_metrics(samples)
+        m["largest_class_pct"] = round(100.0 * max(m["class_histogram"]) / n_eval, 1)
+        out = {k: m[k] for k in IMAGE_KEYS}
+    return out | {"seed": seed, "seconds": round(seconds, 1)}
+
+
+def describe(name, r) -> str:
+    if "modes_covered" in r:
+        return (f"  {name} seed {r['seed']}: {r['modes_covered']}/{r['modes_total']} modes covered, "
+                f"{r['modes_reached']} reached, {r['high_quality_pct']:.1f}% high quality, "
+                f"median distance {r['median_distance_in_std']:.1f} std, {r['seconds']:.0f} s")
+    return (f"  {name} seed {r['seed']}: {r['classes_present']}/10 classes, largest "
+            f"{r['largest_class_pct']:.1f}%, FD {r['frechet_distance']:.1f}, "
+            f"IS {r['inception_score']:.2f}, {r['seconds']:.0f} s")
+
+
+def per_seed(r) -> str:
+    if "modes_covered" in r:
+        return f"({r['modes_covered']}/{r['modes_reached']}/{r['modes_total']}, {r['high_quality_pct']:.1f})"
+    return f"({r['classes_present']}, {r['largest_class_pct']:.0f}%, {r['frechet_distance']:.0f})"
 
 
 def parse_configs(items):
@@ -68,27 +101,21 @@ def main(argv=None):
     configs = parse_configs(args.configs) if args.configs else CONFIGS
     print(f"{args.variant} on {args.data}, {args.steps} steps, batch {args.batch_size}, "
           f"seeds {args.seeds}; 2,000 samples each")
-    print(f"{'config':<18} {'covered':>8} {'reached':>8} {'HQ %':>6} {'med.d':>6} {'s/run':>6}"
-          f"   per seed (covered/reached/total, HQ%)")
+    toy = datasets.load(args.data).kind == "toy"
+    keys = TOY_KEYS if toy else IMAGE_KEYS
+    titles = (("covered", "reached", "HQ %", "med.d") if toy else ("classes", "largest%", "FD", "IS"))
+    print(f"{'config':<18} " + " ".join(f"{t:>8}" for t in titles) + f" {'s/run':>6}   per seed "
+          + ("(covered/reached/total, HQ%)" if toy else "(classes, largest class, FD)"))
     t0, results = time.time(), {}
     for name, cfg in configs.items():
         rows = []
         for s in args.seeds:
             rows.append(run(args.variant, args.data, cfg, args.steps, args.batch_size, s))
-            r = rows[-1]
-            print(f"  {name} seed {s}: {r['modes_covered']}/{r['modes_total']} modes covered, "
-                  f"{r['modes_reached']} reached, {r['high_quality_pct']:.1f}% high quality, "
-                  f"median distance {r['median_distance_in_std']:.1f} std, {r['seconds']:.0f} s",
-                  flush=True)
-        mean = {k: float(np.mean([r[k] for r in rows])) for k in
-                ("modes_covered", "modes_reached", "high_quality_pct", "median_distance_in_std",
-                 "seconds")}
+            print(describe(name, rows[-1]), flush=True)
+        mean = {k: float(np.mean([r[k] for r in rows])) for k in keys + ("seconds",)}
         results[name] = {"config": cfg, "mean": mean, "runs": rows}
-        per = "  ".join(f"({r['modes_covered']}/{r['modes_reached']}/{r['modes_total']}, "
-                        f"{r['high_quality_pct']:.1f})" for r in rows)
-        print(f"{name:<18} {mean['modes_covered']:>8.2f} {mean['modes_reached']:>8.2f} "
-              f"{mean['high_quality_pct']:>6.1f} {mean['median_distance_in_std']:>6.1f} "
-              f"{mean['seconds']:>6.1f}   {per}", flush=True)
+        print(f"{name:<18} " + " ".join(f"{mean[k]:>8.2f}" for k in keys)
+              + f" {mean['seconds']:>6.1f}   " + "  ".join(per_seed(r) for r in rows), flush=True)
     print(f"total wall time {time.time() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as f:
