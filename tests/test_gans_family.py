@@ -257,6 +257,31 @@ def test_infogan_code_grid_varies_only_the_asked_code(tmp_path):
     np.testing.assert_array_equal(lat[..., 14], 0.0)
 
 
+def test_infogan_code_class_agreement_pairs_codes_with_digits():
+    """A generator whose code k draws real digits of class (k + 3) % 10 pairs every code with
+    that digit, at about the classifier's accuracy on real digits."""
+    from tinygan.data import load
+    ds = load("mnist-subset")
+    m = create("infogan", IMG, config=TINY["infogan"])
+    n = 20
+    by_class = [ds.x[ds.labels == d][:n] for d in range(10)]
+    seen = []
+
+    def fake_sample(count, z=None, y=None):
+        seen.append(z.data)
+        assert count == 10 * n
+        return np.concatenate([by_class[(k + 3) % 10] for k in range(10)])
+
+    m.sample = fake_sample
+    out = m.code_class_agreement(n_per_code=n)
+    assert np.array_equal(seen[0][:, 4:14].argmax(1), np.repeat(np.arange(10), n))
+    assert out["digits_matched"] == [(k + 3) % 10 for k in range(10)]
+    assert out["accuracy"] >= 0.9
+    conf = np.array(out["confusion"])
+    assert conf.shape == (10, 10) and conf.sum() == 10 * n and (conf.sum(1) == n).all()
+    assert out["accuracy"] == pytest.approx(sum(conf[k, (k + 3) % 10] for k in range(10)) / (10 * n))
+
+
 def test_reconstruction_quality_reports_mse_and_classifier_accuracy():
     from tinygan.data import load
     ds = load("mnist-subset")

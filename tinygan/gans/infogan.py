@@ -199,6 +199,35 @@ class InfoGAN(Variant):
         images = self.sample(k * steps, z=self.latent(noise, np.repeat(np.arange(k), steps), cont))
         return save_image_grid(images, path, nrow=steps)
 
+    def code_class_agreement(self, n_per_code: int = 200, seed: int = 0) -> dict:
+        """How well c1 picks the digit: G(z, c1 = k, c2.. ~ U(-1, 1)) for each k, classified
+        by the MNIST classifier of the metrics.  `confusion[k][d]` counts class-d images drawn
+        with c1 = k; `accuracy` is the share on the best one-to-one pairing of codes with
+        digits (Hungarian matching; the paper's "c1 as a classifier" error is 1 − this, measured
+        through Q on real digits instead); `digits_matched` lists the digit paired with each
+        code.  For 10 codes on MNIST, 1.0 means every code draws one digit, each a different one."""
+        from scipy.optimize import linear_sum_assignment
+
+        from ..classifier import classify
+        from ..metrics import real_digit_features
+        c = self.config
+        if self.data_shape != (1, 28, 28):
+            raise ValueError(f"infogan.code_class_agreement needs 28×28 digits, not {self.data_shape}")
+        k = int(c["n_cat"])
+        rng = np.random.default_rng(seed)
+        noise = rng.standard_normal((k * n_per_code, c["noise_dim"]))
+        cat = np.repeat(np.arange(k), n_per_code)
+        cont = rng.uniform(-1, 1, (k * n_per_code, c["n_cont"]))
+        images = self.sample(k * n_per_code, z=self.latent(noise, cat, cont))
+        probs, _ = classify(real_digit_features(self.device)[0], images)
+        confusion = np.zeros((k, 10), dtype=int)
+        np.add.at(confusion, (cat, probs.argmax(1)), 1)
+        codes, digits = linear_sum_assignment(-confusion)
+        return {"confusion": confusion.tolist(),
+                "accuracy": round(float(confusion[codes, digits].sum()) / len(cat), 4),
+                "digits_matched": [int(d) for d in digits[np.argsort(codes)]],
+                "n_per_code": n_per_code}
+
     def code_grids(self, prefix: str, **kw) -> list:
         """One `code_grid` per continuous code: PREFIX_c2.png, PREFIX_c3.png, ..."""
         return [self.code_grid(f"{prefix}_c{j + 2}.png", code=j, **kw)
