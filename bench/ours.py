@@ -80,6 +80,11 @@ def _kernel_fn(w, xp):
                  "leaky_relu": lambda: get()(x, 0.2),
                  "leaky_relu_grad": lambda: get()(x, gy, 0.2)}
         return calls[k]
+    if k.startswith("pairwise_l1"):
+        B, C = w["mbd"]
+        M, g, u = _rand(xp, N, B, C), _rand(xp, N, N, B, seed=1), _rand(xp, N, B, C, seed=2)
+        return {"pairwise_l1": lambda: get()(M), "pairwise_l1_grad": lambda: get()(M, g),
+                "pairwise_l1_grad_adjoint": lambda: get()(M, u)}[k]
     # optimizer updates over every DCGAN parameter, one kernel call per parameter (as optim does)
     ps = [_rand(xp, *s, scale=0.02, seed=i) for i, s in enumerate(w["params"])]
     gs = [_rand(xp, *s, scale=0.01, seed=100 + i) for i, s in enumerate(w["params"])]

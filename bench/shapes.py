@@ -174,6 +174,9 @@ def _kernel_specs(N):
             add("leaky_relu_grad", L, c=C, h=H)
     for k in ("adam_update", "sgd_update", "rmsprop_update"):
         add(k, "DCGAN G+D params", params=dcgan_param_shapes())
+    # minibatch discrimination (the `minibatch_disc` trick) at the authors' B = 100 kernels of C = 5
+    for k in ("pairwise_l1", "pairwise_l1_grad", "pairwise_l1_grad_adjoint"):
+        add(k, "B=100 C=5", mbd=[100, 5])
     return out
 
 

@@ -183,6 +183,15 @@ def _kernel_fn(w):
             return lambda: F.unfold(x_in, K, padding=p, stride=s)
         col = F.unfold(x_in, K, padding=p, stride=s)
         return lambda: F.fold(col, x_in.shape[2:], K, padding=p, stride=s)
+    if "mbd" in w:
+        # the same maps written as torch ops (what its autograd of (M_i - M_j).abs().sum() runs)
+        B, C = w["mbd"]
+        M, g, u = _rand(N, B, C), _rand(N, N, B, seed=1), _rand(N, B, C, seed=2)
+        sign = lambda: torch.sign(M[:, None] - M[None, :])              # noqa: E731
+        calls = {"pairwise_l1": lambda: (M[:, None] - M[None, :]).abs().sum(3),
+                 "pairwise_l1_grad": lambda: ((g + g.transpose(0, 1))[..., None] * sign()).sum(1),
+                 "pairwise_l1_grad_adjoint": lambda: (sign() * (u[:, None] - u[None, :])).sum(3)}
+        return calls[k]
     if "c" in w:
         C, H = w["c"], w["h"]
         x, gy = _rand(N, C, H, H), _rand(N, C, H, H, seed=1)

@@ -656,7 +656,7 @@ def rmsprop_update(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay
 # Minibatch discrimination's pairwise L1 distances: one pass over the (i, j) pairs each,
 # the signs S[i, j, b, c] recomputed from M instead of stored (the reference materialises
 # (N, N, B, C) arrays: 8 MB each at batch 64, B = 100, C = 5).  Sums run over c (forward,
-# adjoint) or j (gradient) in the reference's order; float accumulators of M's dtype.
+# adjoint) or j (gradient) in the reference's order (the adjoint's short sum over c in float64).
 
 @njit(parallel=True, cache=True)
 def _pairwise_l1_kernel(M, out):
@@ -696,10 +696,7 @@ def _pairwise_l1_grad_adjoint_kernel(M, u, zero, out):
                 acc = zero
                 for c in range(C):
                     d = M[k, b, c] - M[j, b, c]
-                    if d > 0:
-                        acc += u[k, b, c] - u[j, b, c]
-                    elif d < 0:
-                        acc -= u[k, b, c] - u[j, b, c]
+                    acc += ((d > 0) - (d < 0)) * (u[k, b, c] - u[j, b, c])
                 out[k, j, b] = acc
 
 
