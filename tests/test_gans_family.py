@@ -280,6 +280,8 @@ def test_infogan_code_class_agreement_pairs_codes_with_digits():
     conf = np.array(out["confusion"])
     assert conf.shape == (10, 10) and conf.sum() == 10 * n and (conf.sum(1) == n).all()
     assert out["accuracy"] == pytest.approx(sum(conf[k, (k + 3) % 10] for k in range(10)) / (10 * n))
+    with pytest.raises(ValueError, match="n_per_code"):
+        m.code_class_agreement(n_per_code=0)
 
 
 def test_reconstruction_quality_reports_mse_and_classifier_accuracy():

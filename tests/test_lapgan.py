@@ -137,6 +137,9 @@ def test_bad_config_is_refused():
         make(optimizer="rmsprop")
     with pytest.raises(ValueError, match="coarsest level of 2"):
         make(levels=5)
+    for bad in ("fast", -1e-3, 0, True):
+        with pytest.raises(ValueError, match="lr0"):
+            make(lr0=bad)
 
 
 def test_checkpoint_round_trip_and_pyramid_png(tmp_path):

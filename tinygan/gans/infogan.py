@@ -213,6 +213,8 @@ class InfoGAN(Variant):
         c = self.config
         if self.data_shape != (1, 28, 28):
             raise ValueError(f"infogan.code_class_agreement needs 28×28 digits, not {self.data_shape}")
+        if int(n_per_code) < 1:
+            raise ValueError(f"infogan.code_class_agreement: n_per_code must be >= 1, got {n_per_code}")
         k = int(c["n_cat"])
         rng = np.random.default_rng(seed)
         noise = rng.standard_normal((k * n_per_code, c["noise_dim"]))

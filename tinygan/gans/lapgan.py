@@ -167,7 +167,9 @@ class LAPGAN(Variant):
     def _optimizer(self, nets):
         """One optimizer per player over all levels; level 0 in its own group at `lr0`."""
         c = self.config
-        lr0 = c["lr"] if c["lr0"] is None else float(c["lr0"])
+        lr0 = c["lr"] if c["lr0"] is None else c["lr0"]
+        if isinstance(lr0, bool) or not isinstance(lr0, (int, float)) or not lr0 > 0:
+            raise ValueError(f"lapgan: lr0 must be a positive number (or unset: lr), got {lr0!r}")
         groups = [{"params": list(nets[0].parameters()), "lr": lr0},
                   {"params": [p for net in list(nets)[1:] for p in net.parameters()]}]
         groups = [g for g in groups if g["params"]]
