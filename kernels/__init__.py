@@ -13,8 +13,10 @@ version falls back to the reference one, so `reference` mode always runs everyth
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import threading
 
 import numpy as np
 
@@ -66,3 +68,48 @@ def get(name: str, xp=np):
         if fn is not None:
             return fn
     return getattr(reference, name)
+
+
+# ---------------------------------------------------------------------------------------
+# Sharing work between the kernel calls of one backward
+
+class _SharedMemo(threading.local):
+    memo = None          # a dict while a `sharing_inputs` block is open in this thread
+
+
+_shared = _SharedMemo()
+
+
+@contextlib.contextmanager
+def sharing_inputs():
+    """Inside this block a fast kernel may reuse what an earlier call of the block derived
+    from the same input array — e.g. the im2col columns of gy, which both backward products
+    of a transposed convolution (conv2d(gy, W) and the weight gradient) start with.
+
+    The caller promises not to modify, inside the block, any array it passes to a kernel.
+    Entries hold a reference to their input, so an input's memory cannot be reused by a new
+    array while the block is open.  Blocks nest; the memo is dropped when the outermost one
+    ends.  Reference kernels ignore it (teaching mode recomputes everything)."""
+    outer = _shared.memo
+    if outer is None:
+        _shared.memo = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _shared.memo = None
+
+
+def shared(kind: str, array, params, compute):
+    """`compute()`, or its result from earlier in the open `sharing_inputs` block for the
+    same `kind`, the same array object and the same `params`."""
+    memo = _shared.memo
+    if memo is None:
+        return compute()
+    key = (kind, id(array), params)
+    hit = memo.get(key)
+    if hit is not None and hit[0] is array:
+        return hit[1]
+    result = compute()
+    memo[key] = (array, result)
+    return result

@@ -64,11 +64,12 @@ class Conv2d(Function):
         need = self.needs_input_grad
         kernel_size = W.shape[2:]
         gx = gW = gb = None
-        if need[0]:
-            op = _restoring_output_padding(x.shape, kernel_size, self.stride, self.padding)
-            gx = ConvTranspose2d(self.stride, self.padding, op)(gy, W)
-        if need[1]:
-            gW = Conv2dGradWeight(kernel_size, self.stride, self.padding)(x, gy)
+        with kernels.sharing_inputs():          # both products start from gy in (OC, N, ·)
+            if need[0]:
+                op = _restoring_output_padding(x.shape, kernel_size, self.stride, self.padding)
+                gx = ConvTranspose2d(self.stride, self.padding, op)(gy, W)
+            if need[1]:
+                gW = Conv2dGradWeight(kernel_size, self.stride, self.padding)(x, gy)
         if len(self.inputs) == 2:
             return gx, gW
         if need[2]:
@@ -95,10 +96,11 @@ class ConvTranspose2d(Function):
         x, W = self.inputs[:2]
         need = self.needs_input_grad
         gx = gW = gb = None
-        if need[0]:
-            gx = Conv2d(self.stride, self.padding)(gy, W)
-        if need[1]:
-            gW = Conv2dGradWeight(W.shape[2:], self.stride, self.padding)(gy, x)
+        with kernels.sharing_inputs():          # both products start from gy's im2col columns
+            if need[0]:
+                gx = Conv2d(self.stride, self.padding)(gy, W)
+            if need[1]:
+                gW = Conv2dGradWeight(W.shape[2:], self.stride, self.padding)(gy, x)
         if len(self.inputs) == 2:
             return gx, gW
         if need[2]:
