@@ -156,31 +156,63 @@ def _n_chunks(N, C):
     return min(N, max(1, 8 // max(C, 1)))
 
 
+# Index arithmetic in the gathers and scatters: Numba treats a signed index as possibly
+# negative and wraps it (a compare and an add per access), which keeps LLVM from turning the
+# inner loops into plain strided copies.  So they index flat views with unsigned (uint64)
+# offsets — all of one type: mixing int64 and uint64 in Numba gives float64 — and split each
+# row into its padding / interior / padding runs up front instead of testing every element.
+# On the DCGAN's layers that took im2col to 0.42-0.78x of the bounds-tested loop's time
+# (D2's columns: 3.1 ms against a 2.5 ms memcpy of the same 16.8 MB).
+
+@njit(cache=True)
+def _valid_range(k, S, P, size, out_size):
+    """[lo, hi): the output positions o whose input coordinate o*S + k - P is in [0, size)."""
+    lo = max(0, -((k - P) // S))                 # ceil((P - k) / S)
+    hi = min(out_size, (size - 1 + P - k) // S + 1)
+    return lo, max(lo, hi)
+
+
 @njit(parallel=True, cache=True)
 def _im2col_kernel(x, SH, SW, PH, PW, NB, col):
     """col[c, j, i, n, p, q] = xpad[n, c, p*SH + j, q*SW + i] (0 in the padding).
 
-    Work item = (channel c, chunk of the batch).  The plain bounds test in the inner loop
-    measured faster than splitting each row into pad / interior / pad runs.
+    Work item = (channel c, chunk of the batch).  Row (c, j, i, n, p) of the columns is
+    zeros, then x's row h = p*SH + j - PH read at stride SW, then zeros.
     """
     N, C, H, W = x.shape
     _, KH, KW, _, OH, OW = col.shape
+    xf, cf = x.reshape(-1), col.reshape(-1)     # (both C-contiguous: views)
     chunk = (N + NB - 1) // NB
     for item in prange(C * NB):
         c = item // NB
         n0 = (item - c * NB) * chunk
         n1 = min(N, n0 + chunk)
         for j in range(KH):
+            p_lo, p_hi = _valid_range(j, SH, PH, H, OH)
             for i in range(KW):
+                q_lo, q_hi = _valid_range(i, SW, PW, W, OW)
+                sw = np.uint64(SW)
                 for n in range(n0, n1):
+                    row0 = np.uint64((((c * KH + j) * KW + i) * N + n) * OH * OW)
                     for p in range(OH):
-                        h = p * SH + j - PH
-                        for q in range(OW):
-                            w = q * SW + i - PW
-                            if h >= 0 and h < H and w >= 0 and w < W:
-                                col[c, j, i, n, p, q] = x[n, c, h, w]
-                            else:
-                                col[c, j, i, n, p, q] = 0
+                        dst = row0 + np.uint64(p * OW)
+                        if p < p_lo or p >= p_hi:
+                            for q in range(OW):
+                                cf[dst + np.uint64(q)] = 0
+                            continue
+                        src = np.uint64(((n * C + c) * H + p * SH + j - PH) * W
+                                        + q_lo * SW + i - PW)
+                        for q in range(q_lo):
+                            cf[dst + np.uint64(q)] = 0
+                        d = dst + np.uint64(q_lo)
+                        if SW == 2:              # a constant stride LLVM can vectorise
+                            for k in range(q_hi - q_lo):
+                                cf[d + np.uint64(k)] = xf[src + np.uint64(2 * k)]
+                        else:
+                            for k in range(q_hi - q_lo):
+                                cf[d + np.uint64(k)] = xf[src + np.uint64(k) * sw]
+                        for q in range(q_hi, OW):
+                            cf[dst + np.uint64(q)] = 0
 
 
 @njit(parallel=True, cache=True)
@@ -189,41 +221,48 @@ def _col2im_kernel(col, SH, SW, PH, PW, NB, out):
 
     Work item = (channel c, chunk of the batch): no two items write the same pixel, so there
     are no races, and each pixel receives its terms in (j, i) order, as the reference's
-    slice-adds do (bit-identical results).
+    slice-adds do (bit-identical results).  Only the interior runs are visited: terms that
+    fall in the padding are dropped.
     """
     N, C, H, W = out.shape
     _, KH, KW, _, OH, OW = col.shape
+    of, cf = out.reshape(-1), col.reshape(-1)   # (both C-contiguous: views)
     chunk = (N + NB - 1) // NB
     for item in prange(C * NB):
         c = item // NB
         n0 = (item - c * NB) * chunk
         n1 = min(N, n0 + chunk)
         for n in range(n0, n1):
-            for h in range(H):
-                for w in range(W):
-                    out[n, c, h, w] = 0
+            plane = np.uint64((n * C + c) * H * W)
+            for k in range(H * W):
+                of[plane + np.uint64(k)] = 0
         for j in range(KH):
+            p_lo, p_hi = _valid_range(j, SH, PH, H, OH)
             for i in range(KW):
+                q_lo, q_hi = _valid_range(i, SW, PW, W, OW)
+                sw = np.uint64(SW)
                 for n in range(n0, n1):
-                    for p in range(OH):
-                        h = p * SH + j - PH
-                        if h < 0 or h >= H:
-                            continue
-                        for q in range(OW):
-                            w = q * SW + i - PW
-                            if w >= 0 and w < W:
-                                out[n, c, h, w] += col[c, j, i, n, p, q]
+                    row0 = np.uint64((((c * KH + j) * KW + i) * N + n) * OH * OW)
+                    for p in range(p_lo, p_hi):
+                        s = row0 + np.uint64(p * OW + q_lo)
+                        d = np.uint64(((n * C + c) * H + p * SH + j - PH) * W
+                                      + q_lo * SW + i - PW)
+                        for k in range(q_hi - q_lo):
+                            of[d + np.uint64(k) * sw] += cf[s + np.uint64(k)]
 
 
 @njit(parallel=True, cache=True)
 def _swap01(a, out):
     """out[b, k, :] = a[k, b, :]: (A, B, L) -> (B, A, L), e.g. (OC, N, OH·OW) -> NCHW."""
     A, B, L = a.shape
+    af, of = a.reshape(-1), out.reshape(-1)     # (both C-contiguous: views)
     for bk in prange(A * B):
         b = bk // A
         k = bk - b * A
+        src = np.uint64((k * B + b) * L)
+        dst = np.uint64(bk * L)
         for l in range(L):
-            out[b, k, l] = a[k, b, l]
+            of[dst + np.uint64(l)] = af[src + np.uint64(l)]
 
 
 def _im2col_channel_major(x, KH, KW, stride, padding):
