@@ -371,7 +371,11 @@ def conv_transpose2d(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0))
     if (H, W, padding[0], padding[1], OH, OW) == (1, 1, 0, 0, KH, KW):
         # One input pixel whose window is the whole output (a DCGAN G's first layer, and
         # the input gradient of a critic's last): y[n, (o, j, i)] = sum_c x[n, c] w[c, (o, j, i)]
-        # is one GEMM straight into NCHW, no columns, no scatter.
+        # is one GEMM straight into NCHW, no columns, no scatter.  With C = 1 (a critic's
+        # one logit) it is an outer product, which OpenBLAS runs at ~1 GFLOP/s: 0.7 ms for
+        # 64 x 4096, against 0.04 ms for the broadcast multiply, with the same float32 products.
+        if C == 1:
+            return np.multiply(x.reshape(N, 1), w.reshape(1, OC * KH * KW)).reshape(N, OC, KH, KW)
         return np.matmul(x.reshape(N, C), w.reshape(C, OC * KH * KW)).reshape(N, OC, KH, KW)
     # col[(o, j, i), (n, h, w)] = sum_c w[c, o, j, i] x[n, c, h, w]: one GEMM over the batch,
     # then every column entry is added onto the output pixel it belongs to (col2im).
@@ -491,6 +495,142 @@ _bn_stats_serial, _bn_act_serial, _bn_backward_sums_serial, _bn_backward_gx_seri
                    _bn_backward_gx_kernel))
 
 
+# Short rows.  The loops above walk one channel's L contiguous values at a time.  When L is
+# short — 16 for a 4x4 map (DCGAN's G1 and D3), 1 for BatchNorm1d (the MLP GAN) — that inner
+# loop is shorter than LLVM's vector loop (8 floats x an unroll of 2-4), so it runs in its
+# scalar remainder, and for L = 1 each step jumps C floats ahead.  Below SHORT_ROW the same
+# arithmetic runs along a sample's whole contiguous row x[n, :] = (c, l) instead:
+#   - the sums keep one float64 accumulator per lane (c, l) of a block of channels, fed a
+#     contiguous stretch of every sample, and fold each channel's L lanes at the end;
+#   - the elementwise passes take the per-channel constants repeated per lane (np.repeat).
+# Same per-element operations, so apply and the input gradient are bit-identical to the
+# per-channel loops; the sums differ only in float64 summation order.  Measured on the
+# DCGAN's 4x4 layers: 0.5-0.6x of the per-channel loops' time; on the MLP's BatchNorm1d
+# (serial, C = 256-1024): 0.03-0.25x.  From L = 64 up the per-channel loops are faster (their
+# accumulators stay in registers), so they keep those shapes.
+SHORT_ROW = 64
+
+
+@njit(cache=True)
+def _channel_blocks(C, L):
+    """(channels per block, number of blocks): blocks whose stretch of a row is >= 256 floats."""
+    cb = max(1, min(C, (256 + L - 1) // L))
+    return cb, (C + cb - 1) // cb
+
+
+@njit(parallel=True, cache=True, fastmath=REASSOC)
+def _bn_stats_rows(x, L, mean, var):
+    """_bn_stats_kernel for x viewed as (N, C·L) rows."""
+    N, J = x.shape
+    C = J // L
+    cb, nb = _channel_blocks(C, L)
+    M = N * L
+    for b in prange(nb):
+        c0 = b * cb
+        nc = min(C, c0 + cb) - c0
+        j0 = c0 * L
+        w = nc * L
+        acc = np.zeros(w)
+        for n in range(N):
+            row = x[n, j0:j0 + w]
+            for k in range(w):
+                acc[k] += row[k]
+        mu_l = np.empty(w)                  # each lane's channel mean, for the second pass
+        for c in range(nc):
+            s = 0.0
+            for l in range(L):
+                s += acc[c * L + l]
+            mu = s / M
+            mean[c0 + c] = mu
+            for l in range(L):
+                mu_l[c * L + l] = mu
+        acc[:] = 0.0
+        for n in range(N):
+            row = x[n, j0:j0 + w]
+            for k in range(w):
+                d = row[k] - mu_l[k]
+                acc[k] += d * d
+        for c in range(nc):
+            ss = 0.0
+            for l in range(L):
+                ss += acc[c * L + l]
+            var[c0 + c] = ss / M
+
+
+@njit(parallel=True, cache=True)
+def _bn_act_rows(x, scale_l, shift_l, slope, y):
+    """_bn_act_kernel for (N, C·L) rows; scale and shift repeated per lane."""
+    N, J = x.shape
+    for n in prange(N):
+        xr = x[n]
+        yr = y[n]
+        for k in range(J):
+            z = xr[k] * scale_l[k] + shift_l[k]
+            t = slope * z
+            yr[k] = z if z >= t else t
+
+
+@njit(parallel=True, cache=True, fastmath=REASSOC)
+def _bn_backward_sums_rows(x, y, gy, L, masked, one, slope, mean, inv_std, gw, gb):
+    """_bn_backward_sums_kernel for (N, C·L) rows."""
+    N, J = x.shape
+    C = J // L
+    cb, nb = _channel_blocks(C, L)
+    for b in prange(nb):
+        c0 = b * cb
+        nc = min(C, c0 + cb) - c0
+        j0 = c0 * L
+        w = nc * L
+        mu_l = np.empty(w, dtype=mean.dtype)
+        s_l = np.empty(w, dtype=mean.dtype)
+        for c in range(nc):
+            for l in range(L):
+                mu_l[c * L + l] = mean[c0 + c]
+                s_l[c * L + l] = inv_std[c0 + c]
+        acc_b = np.zeros(w)
+        acc_w = np.zeros(w)
+        for n in range(N):
+            xr = x[n, j0:j0 + w]
+            yr = y[n, j0:j0 + w]
+            gr = gy[n, j0:j0 + w]
+            for k in range(w):
+                g = gr[k]
+                if masked:
+                    g = (one if yr[k] > 0 else slope) * g
+                acc_b[k] += g
+                acc_w[k] += g * ((xr[k] - mu_l[k]) * s_l[k])
+        for c in range(nc):
+            sb = 0.0
+            sw = 0.0
+            for l in range(L):
+                sb += acc_b[c * L + l]
+                sw += acc_w[c * L + l]
+            gb[c0 + c] = sb
+            gw[c0 + c] = sw
+
+
+@njit(parallel=True, cache=True)
+def _bn_backward_gx_rows(x, y, gy, masked, one, slope, mu_l, s_l, k_l, b_l, w_l, M, gx):
+    """_bn_backward_gx_kernel for (N, C·L) rows; the per-channel constants repeated per lane."""
+    N, J = x.shape
+    for n in prange(N):
+        xr = x[n]
+        yr = y[n]
+        gr = gy[n]
+        out = gx[n]
+        for k in range(J):
+            g = gr[k]
+            if masked:
+                g = (one if yr[k] > 0 else slope) * g
+            xhat = (xr[k] - mu_l[k]) * s_l[k]
+            out[k] = k_l[k] * (M * g - b_l[k] - xhat * w_l[k])
+
+
+_bn_stats_rows_serial, _bn_act_rows_serial, _bn_backward_sums_rows_serial, \
+    _bn_backward_gx_rows_serial = map(_serial_twin, (_bn_stats_rows, _bn_act_rows,
+                                                     _bn_backward_sums_rows, _bn_backward_gx_rows))
+
+
 def _as_ncl(x):
     return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
 
@@ -500,7 +640,12 @@ def batch_norm_stats(x):
         return reference.batch_norm_stats(x)
     C = x.shape[1]
     mean, var = np.empty(C, dtype=x.dtype), np.empty(C, dtype=x.dtype)
-    _pick(_bn_stats_kernel, _bn_stats_serial, x.size)(_as_ncl(x), mean, var)
+    x3 = _as_ncl(x)
+    N, _, L = x3.shape
+    if L < SHORT_ROW:
+        _pick(_bn_stats_rows, _bn_stats_rows_serial, x.size)(x3.reshape(N, C * L), L, mean, var)
+    else:
+        _pick(_bn_stats_kernel, _bn_stats_serial, x.size)(x3, mean, var)
     return mean, var
 
 
@@ -509,10 +654,17 @@ def _bn_apply(x, mean, inv_std, weight, bias, slope):
     scale = weight * inv_std
     shift = bias - mean * scale
     x3 = _as_ncl(x)
+    N, C, L = x3.shape
+    scale, shift = np.asarray(scale, dtype=x.dtype), np.asarray(shift, dtype=x.dtype)
     y = np.empty(x.shape, dtype=x.dtype)
-    _pick(_bn_act_kernel, _bn_act_serial, x.size)(
-        x3, np.ascontiguousarray(scale, dtype=x.dtype), np.ascontiguousarray(shift, dtype=x.dtype),
-        x.dtype.type(slope), y.reshape(x3.shape))
+    if L < SHORT_ROW:
+        _pick(_bn_act_rows, _bn_act_rows_serial, x.size)(
+            x3.reshape(N, C * L), np.repeat(scale, L), np.repeat(shift, L), x.dtype.type(slope),
+            y.reshape(N, C * L))
+    else:
+        _pick(_bn_act_kernel, _bn_act_serial, x.size)(
+            x3, np.ascontiguousarray(scale), np.ascontiguousarray(shift), x.dtype.type(slope),
+            y.reshape(x3.shape))
     return y
 
 
@@ -530,12 +682,21 @@ def _bn_backward(x, y, gy, mean, inv_std, weight, slope):
     mean = np.ascontiguousarray(mean, dtype=dt)
     inv_std = np.ascontiguousarray(inv_std, dtype=dt)
     gw, gb = np.empty(C, dtype=dt), np.empty(C, dtype=dt)
-    _pick(_bn_backward_sums_kernel, _bn_backward_sums_serial, x.size)(
-        x3, y3, gy3, masked, one, slope, mean, inv_std, gw, gb)
     k = np.ascontiguousarray(weight * inv_std / M, dtype=dt)
     gx = np.empty(x.shape, dtype=dt)
-    _pick(_bn_backward_gx_kernel, _bn_backward_gx_serial, x.size)(
-        x3, y3, gy3, masked, one, slope, mean, inv_std, k, gb, gw, t(M), gx.reshape(x3.shape))
+    N, _, L = x3.shape
+    if L < SHORT_ROW:
+        x2, y2, gy2 = (a.reshape(N, C * L) for a in (x3, y3, gy3))
+        _pick(_bn_backward_sums_rows, _bn_backward_sums_rows_serial, x.size)(
+            x2, y2, gy2, L, masked, one, slope, mean, inv_std, gw, gb)
+        _pick(_bn_backward_gx_rows, _bn_backward_gx_rows_serial, x.size)(
+            x2, y2, gy2, masked, one, slope, *(np.repeat(a, L) for a in (mean, inv_std, k, gb, gw)),
+            t(M), gx.reshape(N, C * L))
+    else:
+        _pick(_bn_backward_sums_kernel, _bn_backward_sums_serial, x.size)(
+            x3, y3, gy3, masked, one, slope, mean, inv_std, gw, gb)
+        _pick(_bn_backward_gx_kernel, _bn_backward_gx_serial, x.size)(
+            x3, y3, gy3, masked, one, slope, mean, inv_std, k, gb, gw, t(M), gx.reshape(x3.shape))
     return gx, gw, gb
 
 

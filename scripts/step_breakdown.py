@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 from tinygan import kernels  # noqa: E402
 
 KERNELS = ["_im2col_kernel", "_col2im_kernel", "_swap01", "_bn_stats_kernel", "_bn_act_kernel",
-           "_bn_backward_sums_kernel", "_bn_backward_gx_kernel", "_leaky_relu_kernel",
+           "_bn_backward_sums_kernel", "_bn_backward_gx_kernel", "_bn_stats_rows", "_bn_act_rows",
+           "_bn_backward_sums_rows", "_bn_backward_gx_rows", "_leaky_relu_kernel",
            "_leaky_relu_grad_kernel", "_adam_kernel", "_pairwise_l1_kernel",
            "_pairwise_l1_grad_kernel", "_pairwise_l1_grad_adjoint_kernel"]
 
@@ -51,7 +52,8 @@ def instrument(cpu, seconds, calls):
         return call
 
     for name in KERNELS:                # each parallel kernel and its serial twin, if any
-        for variant in (name, name.replace("_kernel", "_serial")):
+        twin = name.replace("_kernel", "_serial") if "_kernel" in name else name + "_serial"
+        for variant in (name, twin):
             if hasattr(cpu, variant):
                 setattr(cpu, variant, timed(name.strip("_"), getattr(cpu, variant)))
 

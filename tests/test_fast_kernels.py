@@ -102,6 +102,10 @@ def test_whole_image_window_shortcut(dt):
     for stride, out_pad in (((2, 2), (0, 0)), ((2, 3), (1, 2)), ((1, 1), (0, 0))):
         np.testing.assert_allclose(cpu.conv_transpose2d(z, w, stride, (0, 0), out_pad),
                                    ref.conv_transpose2d(z, w, stride, (0, 0), out_pad), **TOL[dt])
+    logit_grad = rng.standard_normal((3, 1, 1, 1)).astype(dt)   # C = 1: D4's input gradient
+    w1 = rng.standard_normal((1, 5, 4, 4)).astype(dt)           # is an outer product
+    np.testing.assert_allclose(cpu.conv_transpose2d(logit_grad, w1),
+                               ref.conv_transpose2d(logit_grad, w1), **TOL[dt])
     xs = x[:, :, ::-1, :]                                   # a strided input takes the same path
     np.testing.assert_allclose(cpu.conv2d(xs, w), ref.conv2d(xs, w), **TOL[dt])
     np.testing.assert_allclose(cpu.conv2d_grad_weight(xs, gy, (4, 4)),
@@ -132,12 +136,23 @@ def loop_path(request, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------
-# Batch norm
+# Batch norm.  Its loops come in two shapes: along each channel's L values, and along whole
+# sample rows for short L (below SHORT_ROW); every test runs both.
+
+@pytest.fixture(params=["rows", "channels"])
+def row_path(request, monkeypatch):
+    monkeypatch.setattr(cpu, "SHORT_ROW", 1 << 62 if request.param == "rows" else 0)
+    return request.param
+
+
+# (4, 300): more channels than one block of the row loops holds (256 for L = 1), the last
+# block partial; (3, 20, 4, 4) the same for L = 16 (blocks of 16 channels).
+BN_SHAPES = [(5, 3), (4, 2, 3, 3), (2, 3, 1, 5), (3, 1, 4, 2), (4, 300), (3, 20, 4, 4)]
+
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.sampled_from([(5, 3), (4, 2, 3, 3), (2, 3, 1, 5), (3, 1, 4, 2)]),
-       st.sampled_from(DTYPES), st.booleans(), st.integers(0, 2 ** 16))
-def test_batch_norm_kernels_match_reference(loop_path, shape, dt, contiguous, seed):
+@given(st.sampled_from(BN_SHAPES), st.sampled_from(DTYPES), st.booleans(), st.integers(0, 2 ** 16))
+def test_batch_norm_kernels_match_reference(loop_path, row_path, shape, dt, contiguous, seed):
     rng = np.random.default_rng(seed)
     x = _array(rng, shape, dt, contiguous) * 3 + 5               # |mean| > std: two-pass matters
     gy = _array(rng, shape, dt, contiguous)
@@ -163,10 +178,10 @@ def test_batch_norm_kernels_match_reference(loop_path, shape, dt, contiguous, se
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.sampled_from([(5, 3), (4, 2, 3, 3), (2, 3, 1, 5)]), st.sampled_from(DTYPES),
+@given(st.sampled_from(BN_SHAPES), st.sampled_from(DTYPES),
        st.sampled_from([0.0, 0.2, 1.0]), st.booleans(), st.integers(0, 2 ** 16))
-def test_fused_batch_norm_act_matches_reference_and_the_unfused_kernels(loop_path, shape, dt, slope,
-                                                                         contiguous, seed):
+def test_fused_batch_norm_act_matches_reference_and_the_unfused_kernels(loop_path, row_path, shape,
+                                                                         dt, slope, contiguous, seed):
     rng = np.random.default_rng(seed)
     x = _array(rng, shape, dt, contiguous) * 3 + 1
     gy = _array(rng, shape, dt, contiguous)
@@ -186,6 +201,48 @@ def test_fused_batch_norm_act_matches_reference_and_the_unfused_kernels(loop_pat
         assert a.shape == b.shape and a.dtype == dt
         np.testing.assert_array_equal(a, b)                 # same operations, same order
         np.testing.assert_allclose(a, c, **tol)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("shape", [(64, 256, 4, 4), (64, 1024), (16, 64, 8, 8), (3, 20, 4, 4)])
+def test_batch_norm_row_loops_agree_with_the_channel_loops(loop_path, monkeypatch, dt, shape):
+    """Statistics and gradient sums agree up to the float64 summation order; given the same
+    sums, the elementwise outputs (y, gx) are bit-identical: same per-element operations."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(shape) * 3 + 5).astype(dt)
+    gy = rng.standard_normal(shape).astype(dt)
+    N, C = shape[:2]
+    L = x.size // (N * C)
+    weight, bias = rng.standard_normal(C).astype(dt), rng.standard_normal(C).astype(dt)
+    tight = dict(rtol=1e-6, atol=1e-6) if dt == np.float32 else dict(rtol=1e-13, atol=1e-13)
+    out = {}
+    for path, short_row in (("rows", 1 << 62), ("channels", 0)):
+        monkeypatch.setattr(cpu, "SHORT_ROW", short_row)
+        out[path] = cpu.batch_norm_stats(x)
+    for a, b in zip(out["rows"], out["channels"]):
+        np.testing.assert_allclose(a, b, **tight)
+    mean, var = out["channels"]
+    inv_std = (1 / np.sqrt(var + 1e-5)).astype(dt)
+    ys, sums = [], []
+    for short_row in (1 << 62, 0):
+        monkeypatch.setattr(cpu, "SHORT_ROW", short_row)
+        ys.append(cpu.batch_norm_act_apply(x, mean, inv_std, weight, bias, 0.2))
+        sums.append(cpu.batch_norm_act_backward(x, ys[0], gy, mean, inv_std, weight, 0.2)[1:])
+    np.testing.assert_array_equal(ys[0], ys[1])
+    for a, b in zip(*sums):                                 # gw, gb
+        np.testing.assert_allclose(a, b, **tight)
+    # The input-gradient loops themselves, fed the same sums.
+    gw, gb = sums[1]
+    t = dt.type if isinstance(dt, np.dtype) else np.dtype(dt).type
+    k = (weight * inv_std / (N * L)).astype(dt)
+    x3, y3, gy3 = (a.reshape(N, C, L) for a in (x, ys[0], gy))
+    gx_chan, gx_rows = np.empty_like(x3), np.empty_like(x3)
+    cpu._bn_backward_gx_kernel(x3, y3, gy3, True, t(1), t(0.2), mean, inv_std, k, gb, gw, t(N * L),
+                               gx_chan)
+    cpu._bn_backward_gx_rows(*(a.reshape(N, C * L) for a in (x3, y3, gy3)), True, t(1), t(0.2),
+                             *(np.repeat(a, L) for a in (mean, inv_std, k, gb, gw)), t(N * L),
+                             gx_rows.reshape(N, C * L))
+    np.testing.assert_array_equal(gx_rows, gx_chan)
 
 
 # ---------------------------------------------------------------------------------------
