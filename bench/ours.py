@@ -209,14 +209,18 @@ def record_gemms(step) -> list:
     return calls
 
 
-def make_gemm_replay(variant: str, N: int):
-    """Only the GEMMs of one step of `variant`, same shapes and memory layouts, back to back:
-    the time no implementation built on this BLAS can go below (the step's compute floor)."""
+def make_gemm_replay(w: dict):
+    """Only the GEMMs of workload `w` (a step of w["variant"], or a layer's fwd+bwd), same
+    shapes and memory layouts, back to back: the time no implementation built on this BLAS
+    can go below (its compute floor)."""
     from tinygan import kernels
     old = kernels.get_mode()
     kernels.set_mode("fast")
     try:
-        step = make_step(variant, N)
+        if w["group"] == "steps":
+            step = make_step(w["variant"], w["batch"])
+        else:
+            step = _layer_fn(dict(w, kind=w["layer_kind"]), np)
         step()
         calls = record_gemms(step)
     finally:
@@ -242,12 +246,12 @@ def make_gemm_replay(variant: str, N: int):
 def make(w: dict, device: str = "cpu"):
     """(fn, sync) for workload spec `w`."""
     xp = _xp(device)
-    if w["group"] == "kernels":
+    if w["kind"] == "gemms":
+        fn = make_gemm_replay(w)
+    elif w["group"] == "kernels":
         fn = _kernel_fn(w, xp)
     elif w["group"] == "layers":
         fn = _layer_fn(w, xp)
-    elif w["kind"] == "gemms":
-        fn = make_gemm_replay(w["variant"], w["batch"])
     else:
         fn = make_step(w["variant"], w["batch"], device)
     return fn, _sync_for(device)

@@ -20,10 +20,15 @@ DEFAULT_OUT = os.path.join(ROOT, "bench", "results", "latest.json")
 # may take, and the bounds on their number.  --quick shrinks everything.
 FULL = dict(min_sample_s={"kernels": 0.02, "layers": 0.03, "steps": 0.0},
             budget_s={"kernels": 0.25, "layers": 0.4, "steps": 5.0},
-            min_n=3, max_n=15, rounds=3, batch=64, ref_steps=True)
+            min_n=3, max_n=15, batch=64, ref_steps=True,
+            # Steps are timed over ~15 s per workload, long enough for this machine's speed to
+            # drift (±20-50 % within minutes): more, shorter rounds spread the drift evenly
+            # over the sides.
+            rounds={"kernels": 3, "layers": 3, "steps": 5})
 QUICK = dict(min_sample_s={"kernels": 0.0, "layers": 0.0, "steps": 0.0},
              budget_s={"kernels": 0.0, "layers": 0.0, "steps": 0.0},
-             min_n=1, max_n=1, rounds=1, batch=4, ref_steps=False)
+             min_n=1, max_n=1, rounds={"kernels": 1, "layers": 1, "steps": 1}, batch=4,
+             ref_steps=False)
 SWITCH_PAUSE_S = 0.02     # lets the other side's spinning BLAS/OpenMP threads go to sleep
 
 
@@ -129,7 +134,7 @@ def measure(w, cfg, device, worker, with_ref, kernels):
                                   times=[])
         except RuntimeError as e:
             torch_error = str(e)
-    rounds = cfg["rounds"]
+    rounds = cfg["rounds"][group]
     for r in range(rounds):
         for name, s in sides.items():
             k = math.ceil(s["n"] / rounds)
@@ -252,13 +257,19 @@ def main(argv=None) -> int:
         if worker is not None:
             worker.close()
     rows += totals(rows)
-    for r in rows:                           # the GEMM floor, against PyTorch's canonical step
-        if r.get("kind") == "gemms":
-            step = next((q for q in rows if q.get("kind") == "step" and q["variant"] == r["variant"]
-                         and not q.get("torch_g_inputs") and q["torch_ms"]), None)
-            if step:
-                r["fast_over_torch"] = r["ours_fast_ms"] / step["torch_ms"]
-                r["note"] = "ours/torch: to PyTorch's whole step"
+    for r in rows:            # a GEMM floor, against PyTorch's whole step / layer fwd+bwd
+        if r.get("kind") != "gemms":
+            continue
+        if r["group"] == "steps":
+            whole = next((q for q in rows if q.get("kind") == "step" and q["variant"] == r["variant"]
+                          and not q.get("torch_g_inputs") and q["torch_ms"]), None)
+        else:
+            whole = next((q for q in rows if q["group"] == "layers" and q.get("kind") != "gemms"
+                          and q.get("layer") == r["layer"] and q["pass_"] == "fwd+bwd"
+                          and q["torch_ms"]), None)
+        if whole:
+            r["fast_over_torch"] = r["ours_fast_ms"] / whole["torch_ms"]
+            r["note"] = f"ours/torch: to PyTorch's whole {'step' if r['group'] == 'steps' else 'layer'}"
     memory = {}
     if not args.no_memory and args.only in (None, "steps"):
         for v in (("dcgan",) if args.quick else shapes.STEPS):

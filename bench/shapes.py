@@ -121,6 +121,10 @@ def _conv_specs(N):
         out.append(dict(c, group="layers", name=f"{L} {title} fwd", pass_="fwd", flops=f, shape=shape))
         out.append(dict(c, group="layers", name=f"{L} {title} fwd+bwd", pass_="fwd+bwd", flops=3 * f,
                         shape=shape))
+        # The layer's floor on this BLAS: only its GEMMs, same shapes and layouts, back to
+        # back (ratio: to PyTorch's whole fwd+bwd of the layer).
+        out.append(dict(c, group="layers", kind="gemms", layer_kind=kind, pass_="fwd+bwd",
+                        name=f"{L} {title} fwd+bwd: its GEMMs alone", flops=3 * f, shape=shape))
     return out
 
 

@@ -32,7 +32,9 @@ def _check_report(path, only=None, with_torch=False):
         assert _positive(r["ours_fast_ms"]), (name, r)
         if r["ours_ref_ms"] is not None:
             assert _positive(r["ours_ref_ms"]) and _positive(r["fast_over_ref"]), (name, r)
-        if with_torch:
+        if with_torch and r.get("kind") == "gemms":       # a floor: ours only, over torch's whole
+            assert r["torch_ms"] is None and _positive(r["fast_over_torch"]), (name, r)
+        elif with_torch:
             assert _positive(r["torch_ms"]), (name, r)
         if r["flops"]:
             assert _positive(r["gflops_fast"]), (name, r)
