@@ -1,0 +1,31 @@
+"""scripts/step_vs_torch.py alternates a tinygan step with PyTorch's (in the bench worker) and
+reports medians and per-round ratios that agree with each other."""
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "step_vs_torch.py"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch not installed")
+def test_gan_step_against_torch():
+    out = subprocess.run([sys.executable, str(SCRIPT), "gan", "--rounds", "3", "--per-round", "1",
+                          "--batch", "8"], capture_output=True, text=True, timeout=600, check=True).stdout
+    m = re.search(r"tinygan ([\d.]+) ms, PyTorch ([\d.]+) ms; ratio of medians ([\d.]+); "
+                  r"per-round ratio median ([\d.]+) \(range ([\d.]+)-([\d.]+)\)", out)
+    assert m, out
+    ours, theirs, ratio, med, lo, hi = map(float, m.groups())
+    assert ours > 0 and theirs > 0
+    assert ratio == pytest.approx(ours / theirs, rel=0.01, abs=0.002)
+    assert lo <= med <= hi
+
+
+def test_refuses_zero_rounds():
+    r = subprocess.run([sys.executable, str(SCRIPT), "gan", "--rounds", "0"], capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and "--rounds and --per-round must be >= 1" in r.stderr
