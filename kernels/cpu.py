@@ -105,9 +105,13 @@ def _pick(kernel, twin, size):
 
 
 def _fast_dtype(*arrays) -> bool:
-    """True when every array has one and the same dtype, float32 or float64."""
+    """True when the compiled loops apply: every array has one and the same dtype, float32 or
+    float64, and none is empty.  An empty array (a batch of 0, a 0x0 map, no channels) takes
+    the reference, whose NumPy reductions define what it gives; the loops would divide by
+    its zero size or fail to reshape it."""
     dt = arrays[0].dtype
-    return dt in _DTYPES and all(a.dtype == dt for a in arrays[1:])
+    return (dt in _DTYPES and all(a.dtype == dt for a in arrays[1:])
+            and all(a.size for a in arrays))
 
 
 # ---------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ paddings and output paddings, float32 and float64, contiguous and non-contiguous
 Gathers, scatters and elementwise kernels are bit-identical; GEMM-based kernels agree to
 rounding.  Plus: the Numba threading layer, the buffer pool, and one whole DCGAN step.
 """
+import warnings
+
 import numba
 import numpy as np
 import pytest
@@ -110,6 +112,37 @@ def test_whole_image_window_shortcut(dt):
     np.testing.assert_allclose(cpu.conv2d(xs, w), ref.conv2d(xs, w), **TOL[dt])
     np.testing.assert_allclose(cpu.conv2d_grad_weight(xs, gy, (4, 4)),
                                ref.conv2d_grad_weight(xs, gy, (4, 4)), **TOL[dt])
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (2, 3, 0, 0), (2, 0, 4, 4)])
+def test_empty_arrays_take_the_reference(shape):
+    """A batch of 0, a 0x0 map or no channels: the loops would divide by the zero size or fail
+    to reshape, so the fast kernels hand such arrays to the reference and give what it gives."""
+    rng = np.random.default_rng(0)
+    x = np.ones(shape, np.float32)
+    C = shape[1]
+    w = rng.standard_normal((2, C, 1, 1)).astype(np.float32)
+    mean, inv, g, b = (rng.standard_normal(C).astype(np.float32) for _ in range(4))
+    calls = [("conv2d", (x, w)), ("conv_transpose2d", (x, w.transpose(1, 0, 2, 3).copy())),
+             ("leaky_relu", (x, 0.2)), ("leaky_relu_grad", (x, x, 0.2)),
+             ("batch_norm_apply", (x, mean, inv, g, b)),
+             ("batch_norm_act_apply", (x, mean, inv, g, b, 0.2)),
+             ("batch_norm_backward", (x, x, mean, inv, g)),
+             ("batch_norm_act_backward", (x, x, x, mean, inv, g, 0.2))]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)         # NumPy: "mean of empty slice"
+        calls.append(("batch_norm_stats", (x,)))
+        for name, args in calls:
+            try:
+                slow = getattr(ref, name)(*args)
+            except Exception as e:                  # (no channels: the reference divides by C)
+                with pytest.raises(type(e)):
+                    getattr(cpu, name)(*args)
+                continue
+            fast = getattr(cpu, name)(*args)
+            for a, r in zip(*(o if isinstance(o, tuple) else (o,) for o in (fast, slow))):
+                assert a.shape == r.shape and a.dtype == r.dtype, name
+                np.testing.assert_array_equal(a, r, err_msg=name)
 
 
 def test_conv2d_grad_weight_rejects_mismatched_gy():
