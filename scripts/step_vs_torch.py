@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.rounds < 1 or a.per_round < 1:
         ap.error("--rounds and --per-round must be >= 1")
+    if a.batch < 1 or a.threads < 1:
+        ap.error("--batch and --threads must be >= 1")
     if not run.torch_available():
         print("step_vs_torch: PyTorch is not installed", file=sys.stderr)
         return 2

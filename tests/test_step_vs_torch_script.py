@@ -25,7 +25,8 @@ def test_gan_step_against_torch():
     assert lo <= med <= hi
 
 
-def test_refuses_zero_rounds():
-    r = subprocess.run([sys.executable, str(SCRIPT), "gan", "--rounds", "0"], capture_output=True,
-                       text=True)
-    assert r.returncode != 0 and "--rounds and --per-round must be >= 1" in r.stderr
+@pytest.mark.parametrize("args, message", [(["--rounds", "0"], "--rounds and --per-round must be >= 1"),
+                                           (["--batch", "0"], "--batch and --threads must be >= 1")])
+def test_refuses_bad_counts(args, message):
+    r = subprocess.run([sys.executable, str(SCRIPT), "gan", *args], capture_output=True, text=True)
+    assert r.returncode != 0 and message in r.stderr
