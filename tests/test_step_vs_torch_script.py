@@ -21,7 +21,8 @@ def test_gan_step_against_torch():
     assert m, out
     ours, theirs, ratio, med, lo, hi = map(float, m.groups())
     assert ours > 0 and theirs > 0
-    assert ratio == pytest.approx(ours / theirs, rel=0.01, abs=0.002)
+    # the times are printed to 0.1 ms, the ratio to 0.001: equal within that rounding
+    assert (ours - 0.05) / (theirs + 0.05) - 0.0005 <= ratio <= (ours + 0.05) / (theirs - 0.05) + 0.0005
     assert lo <= med <= hi
 
 
