@@ -26,11 +26,12 @@ import numpy as np  # noqa: E402
 
 from tinygan import kernels  # noqa: E402
 
-KERNELS = ["_im2col_kernel", "_col2im_kernel", "_swap01", "_bn_stats_kernel", "_bn_act_kernel",
-           "_bn_backward_sums_kernel", "_bn_backward_gx_kernel", "_bn_stats_rows", "_bn_act_rows",
-           "_bn_backward_sums_rows", "_bn_backward_gx_rows", "_leaky_relu_kernel",
-           "_leaky_relu_grad_kernel", "_adam_kernel", "_pairwise_l1_kernel",
-           "_pairwise_l1_grad_kernel", "_pairwise_l1_grad_adjoint_kernel"]
+KERNELS = ["_im2col_kernel", "_im2col_table_kernel", "_col2im_kernel", "_swap01",
+           "_bn_stats_kernel", "_bn_act_kernel", "_bn_backward_sums_kernel",
+           "_bn_backward_gx_kernel", "_bn_stats_rows", "_bn_act_rows", "_bn_backward_sums_rows",
+           "_bn_backward_gx_rows", "_leaky_relu_kernel", "_leaky_relu_grad_kernel",
+           "_adam_kernel", "_pairwise_l1_kernel", "_pairwise_l1_grad_kernel",
+           "_pairwise_l1_grad_adjoint_kernel"]
 
 
 def instrument(cpu, seconds, calls):

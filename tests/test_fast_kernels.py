@@ -47,9 +47,18 @@ def conv_case(draw):
                 seed=draw(st.integers(0, 2 ** 16)))
 
 
-@settings(max_examples=25, deadline=None)
+# im2col's gather comes in two loop shapes: one output row at a time, and one (OH, OW) plane
+# at a time through an offset table for rows shorter than TABLE_ROW; the conv tests run both.
+
+@pytest.fixture(params=["rows", "table"])
+def gather_path(request, monkeypatch):
+    monkeypatch.setattr(cpu, "TABLE_ROW", 1 << 62 if request.param == "table" else 0)
+    return request.param
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(conv_case())
-def test_im2col_col2im_are_bit_identical(case):
+def test_im2col_col2im_are_bit_identical(gather_path, case):
     rng = np.random.default_rng(case["seed"])
     x = _array(rng, (case["N"], case["C"], case["H"], case["W"]), case["dtype"], case["contiguous"])
     KH, KW = case["K"]
@@ -61,9 +70,9 @@ def test_im2col_col2im_are_bit_identical(case):
     np.testing.assert_array_equal(back, ref.col2im(gcol, x.shape, case["S"], case["P"]))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(conv_case())
-def test_conv_family_matches_reference(case):
+def test_conv_family_matches_reference(gather_path, case):
     rng = np.random.default_rng(case["seed"])
     dt, contiguous, tol = case["dtype"], case["contiguous"], TOL[case["dtype"]]
     N, C, OC, (KH, KW), S, P = case["N"], case["C"], case["OC"], case["K"], case["S"], case["P"]
@@ -85,6 +94,20 @@ def test_conv_family_matches_reference(case):
         yt = cpu.conv_transpose2d(x, wt, S, P, case["OP"])
         assert yt.shape == (N, OC) + out and yt.dtype == dt
         np.testing.assert_allclose(yt, ref.conv_transpose2d(x, wt, S, P, case["OP"]), **tol)
+
+
+@pytest.mark.parametrize("shape, k, s, p", [((3, 6, 16, 16), 4, 2, 1), ((2, 5, 8, 8), 4, 2, 1),
+                                        ((2, 3, 9, 7), 3, 1, 1), ((2, 4, 10, 12), 5, 3, 2)])
+def test_both_gathers_build_the_same_columns(monkeypatch, shape, k, s, p):
+    """The plane-table gather against the row loop on DCGAN-like shapes (D2's 16x16 -> 8x8,
+    D3's 8x8 -> 4x4) and odd ones, bit for bit, padding included."""
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    cols = {}
+    for path, table_row in (("rows", 0), ("table", 1 << 62)):
+        monkeypatch.setattr(cpu, "TABLE_ROW", table_row)
+        cols[path] = cpu._im2col_uncached(x, k, k, (s, s), (p, p)).copy()
+    np.testing.assert_array_equal(cols["table"], cols["rows"])
+    assert (cols["rows"] == 0).any()                      # the padding is in the picture
 
 
 @pytest.mark.parametrize("dt", DTYPES)
