@@ -1,10 +1,12 @@
-"""One training step, tinygan against PyTorch, in many short alternating rounds.
+"""One training step (or one DCGAN conv layer's fwd+bwd), tinygan against PyTorch, in many
+short alternating rounds.
 
     .venv/bin/python scripts/step_vs_torch.py dcgan --rounds 15
+    .venv/bin/python scripts/step_vs_torch.py G3 --rounds 30      # conv layer G3, fwd+bwd
 
 `python -m bench` times each workload in a few rounds; on a machine whose speed drifts by
 ±20-50 % within minutes, a step ratio from one bench run still moves by ±0.05-0.1.  This
-script times only the steps, alternating ours and PyTorch's (in its bench worker process,
+script times only one workload, alternating ours and PyTorch's (in its bench worker process,
 never imported here) every `--per-round` samples, and prints both medians, the ratio of the
 medians, and the median and range of the per-round ratios: a round's two sides ran within a
 second of each other, so drift cancels in its ratio.
@@ -22,9 +24,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import ours, run, shapes  # noqa: E402  (imports tinygan before numpy)
 
 
+LAYERS = [name for name, *_ in shapes.CONV_LAYERS]
+
+
+def workload(name: str, batch: int) -> dict:
+    """The bench's spec for a step variant, or for conv layer `name`'s fwd+bwd."""
+    if name in shapes.STEPS:
+        return next(w for w in shapes.workloads(batch, "steps")
+                    if w["kind"] == "step" and w["variant"] == name and not w.get("torch_g_inputs"))
+    return next(w for w in shapes.workloads(batch, "layers")
+                if w.get("layer") == name and w["pass_"] == "fwd+bwd" and w["kind"] != "gemms")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("variant", choices=list(shapes.STEPS))
+    ap.add_argument("workload", choices=list(shapes.STEPS) + LAYERS,
+                    help="a training step, or a DCGAN conv layer (forward+backward)")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--per-round", type=int, default=2, help="samples per side per round")
     ap.add_argument("--batch", type=int, default=64)
@@ -39,16 +54,18 @@ def main(argv=None) -> int:
         return 2
     from tinygan import kernels
     kernels.set_mode("fast")
-    spec = next(w for w in shapes.workloads(a.batch, "steps")
-                if w["kind"] == "step" and w["variant"] == a.variant and not w.get("torch_g_inputs"))
+    spec = workload(a.workload, a.batch)
+    # A layer call lasts milliseconds: average a few back-to-back calls per sample, as the
+    # bench does (a step is one call per sample).
+    min_sample_s = run.FULL["min_sample_s"][spec["group"]]
     fn, sync = ours.make(spec, "cpu")
-    shapes.calibrate(fn, sync, 0.0)                    # compile / warm up, untimed
+    inner, _ = shapes.calibrate(fn, sync, min_sample_s)     # compile / warm up, untimed
     worker = run.TorchWorker("cpu", a.threads)
     try:
-        worker.ask(op="calibrate", spec=spec, min_sample_s=0.0)
+        worker.ask(op="calibrate", spec=spec, min_sample_s=min_sample_s)
         mine, theirs, ratios = [], [], []
         for _ in range(a.rounds):
-            m = shapes.sample(fn, sync, a.per_round, 1)
+            m = shapes.sample(fn, sync, a.per_round, inner)
             time.sleep(run.SWITCH_PAUSE_S)
             t = worker.ask(op="sample", n=a.per_round)["times"]
             time.sleep(run.SWITCH_PAUSE_S)
@@ -58,7 +75,8 @@ def main(argv=None) -> int:
     finally:
         worker.close()
     om, tm = statistics.median(mine), statistics.median(theirs)
-    print(f"{a.variant} step, batch {a.batch}, {a.rounds} rounds x {a.per_round} samples a side: "
+    what = f"{a.workload} step," if a.workload in shapes.STEPS else f"{spec['name']},"
+    print(f"{what} batch {a.batch}, {a.rounds} rounds x {a.per_round} samples a side: "
           f"tinygan {om * 1e3:.1f} ms, PyTorch {tm * 1e3:.1f} ms; ratio of medians {om / tm:.3f}; "
           f"per-round ratio median {statistics.median(ratios):.3f} "
           f"(range {min(ratios):.2f}-{max(ratios):.2f})")

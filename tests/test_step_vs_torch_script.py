@@ -26,6 +26,20 @@ def test_gan_step_against_torch():
     assert lo <= med <= hi
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch not installed")
+def test_a_conv_layer_against_torch():
+    out = subprocess.run([sys.executable, str(SCRIPT), "D3", "--rounds", "2", "--per-round", "1",
+                          "--batch", "4"], capture_output=True, text=True, timeout=600, check=True).stdout
+    assert out.startswith("D3 Conv fwd+bwd, batch 4, 2 rounds x 1 samples a side: tinygan "), out
+    assert re.search(r"per-round ratio median [\d.]+ \(range [\d.]+-[\d.]+\)", out), out
+
+
+def test_refuses_an_unknown_workload():
+    r = subprocess.run([sys.executable, str(SCRIPT), "G9"], capture_output=True, text=True)
+    assert r.returncode != 0 and "invalid choice: 'G9'" in r.stderr
+
+
 @pytest.mark.parametrize("args, message", [(["--rounds", "0"], "--rounds and --per-round must be >= 1"),
                                            (["--batch", "0"], "--batch and --threads must be >= 1")])
 def test_refuses_bad_counts(args, message):
