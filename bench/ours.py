@@ -80,6 +80,10 @@ def _kernel_fn(w, xp):
                  "leaky_relu": lambda: get()(x, 0.2),
                  "leaky_relu_grad": lambda: get()(x, gy, 0.2)}
         return calls[k]
+    if k == "matmul":                      # x @ Wᵀ with W stored (n, k), as linear calls it
+        m, kk, n = w["mkn"]
+        x, W = _rand(xp, m, kk), _rand(xp, n, kk, seed=1)
+        return lambda: get()(x, W.T)
     if k.startswith("pairwise_l1"):
         B, C = w["mbd"]
         M, g, u = _rand(xp, N, B, C), _rand(xp, N, N, B, seed=1), _rand(xp, N, B, C, seed=2)
@@ -170,10 +174,10 @@ def make_step(variant: str, N: int, device: str = "cpu"):
 
 def record_gemms(step) -> list:
     """The matrix products one call of `step` computes, as (a_shape, a_transposed, b_shape,
-    b_transposed, with_out): the conv kernels' np.matmul calls and the MatMul op's `a @ b`
-    (Linear layers).  `step` must have run once already (nothing left to compile)."""
-    from tinygan.functional import arith
-    from tinygan.kernels import cpu
+    b_transposed, with_out): every `blas.matmul` call (the conv kernels' products and the
+    `matmul` kernel of `linear` and the MatMul op).  `step` must have run once already
+    (nothing left to compile)."""
+    from tinygan.kernels import blas
     calls = []
 
     def layout(a):
@@ -183,29 +187,17 @@ def record_gemms(step) -> list:
             return a.shape, True
         return a.shape, None                      # anything else: replayed as a C-order copy
 
-    def note(a, b, out):
+    plain = blas.matmul
+
+    def recording(a, b, out=None):
         calls.append((*layout(a), *layout(b), out is not None))
+        return plain(a, b, out=out)
 
-    class RecordingNumpy:
-        def __getattr__(self, name):
-            return getattr(np, name)
-
-        @staticmethod
-        def matmul(a, b, out=None):
-            note(a, b, out)
-            return np.matmul(a, b, out=out)
-
-    plain_forward = arith.MatMul.forward
-
-    def forward(self, a, b):
-        note(a, b, None)
-        return plain_forward(self, a, b)
-
-    cpu.np, arith.MatMul.forward = RecordingNumpy(), forward
+    blas.matmul = recording
     try:
         step()
     finally:
-        cpu.np, arith.MatMul.forward = np, plain_forward
+        blas.matmul = plain
     return calls
 
 
@@ -235,9 +227,11 @@ def make_gemm_replay(w: dict):
     outs = [np.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1]),
                      np.float32) if wo else None for a, b, wo in ops]
 
+    from tinygan.kernels import blas
+
     def replay():
         for (a, b, _), out in zip(ops, outs):
-            np.matmul(a, b, out=out)
+            blas.matmul(a, b, out=out)
     replay.n_gemms = len(ops)
     replay.gflop = sum(2 * a.size * b.shape[-1] for a, b, _ in ops) / 1e9
     return replay
@@ -309,6 +303,11 @@ def load_kernel_code(device: str = "cpu") -> None:
             cpu.rmsprop_update(p, g, p * p, None, None, 1e-3, 0.99, 1e-8)
     finally:
         cpu.PARALLEL_MIN, cpu.SHORT_ROW, cpu.TABLE_ROW = saved
+    from tinygan.kernels import blas
+    for n in (8, 512):       # the BLAS's code and threads (MKL loads its kernels at first use)
+        a = r.standard_normal((n, n)).astype(np.float32)
+        blas.matmul(a, a)
+        blas.matmul(a, a.T)
     cpu.clear_pool()
 
 

@@ -217,9 +217,11 @@ def meta(args, batch, fast, torch_info, device) -> dict:
         layer = numba.threading_layer()
     except ValueError:                   # no parallel Numba kernel has run in this process
         layer = None
+    from tinygan.kernels import blas as products
     return dict(shapes.machine_info(), date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                 command="python -m bench " + " ".join(args), python=platform.python_version(),
                 numpy=np.__version__, numba=numba.__version__, blas=blas, numba_threading_layer=layer,
+                products=products.describe(),
                 batch=batch, device=device, dtype="float32", fast_kernels=fast, torch=torch_info)
 
 
@@ -299,8 +301,9 @@ def render(report) -> str:
     torch = m["torch"]
     lines = [f"`{m['command']}` — {m['date']}, {m['cpu_model']} ({m['usable_cores']} cores), "
              f"batch {m['batch']} {m['dtype']} on {m['device']}; NumPy {m['numpy']} ({m['blas']}), "
-             f"Numba {m['numba']}" + (f", PyTorch {torch['torch']} ({torch['threads']} threads)" if torch else "")
-             + ".",
+             f"Numba {m['numba']} ({m['numba_threading_layer']} threads)"
+             + (f", PyTorch {torch['torch']} ({torch['threads']} threads)" if torch else "")
+             + f". tinygan's matrix products: {m.get('products', 'np.matmul')}.",
              f"Fast kernels registered: {', '.join(m['fast_kernels']) or 'none (fast = reference)'}. "
              "Times are medians in ms; ratios are time ratios (< 1: ours is faster).", "",
              table(report["results"])]

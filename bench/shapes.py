@@ -176,6 +176,10 @@ def _kernel_specs(N):
         if act == "leaky_relu":
             add("leaky_relu", L, c=C, h=H)
             add("leaky_relu_grad", L, c=C, h=H)
+    # the matrix product alone, as `linear` calls it (x @ Wᵀ, W stored (out, in)): the MLP
+    # G's widest layer, and a product of D2's forward's size (W (128, 1024) @ columns (1024, 4096))
+    for label, (m, k, n) in (("MLP 1024→784", (N, 1024, 784)), ("D2-sized", (128, 1024, 16 * N))):
+        add("matmul", f"{label} ({m}x{k} @ {k}x{n})", 2 * m * k * n, mkn=[m, k, n])
     for k in ("adam_update", "sgd_update", "rmsprop_update"):
         add(k, "DCGAN G+D params", params=dcgan_param_shapes())
     # minibatch discrimination (the `minibatch_disc` trick) at the authors' B = 100 kernels of C = 5

@@ -183,6 +183,10 @@ def _kernel_fn(w):
             return lambda: F.unfold(x_in, K, padding=p, stride=s)
         col = F.unfold(x_in, K, padding=p, stride=s)
         return lambda: F.fold(col, x_in.shape[2:], K, padding=p, stride=s)
+    if k == "matmul":
+        m, kk, n = w["mkn"]
+        x, W = _rand(m, kk), _rand(n, kk, seed=1)
+        return lambda: x @ W.T
     if "mbd" in w:
         # the same maps written as torch ops (what its autograd of (M_i - M_j).abs().sum() runs)
         B, C = w["mbd"]

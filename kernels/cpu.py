@@ -1,5 +1,6 @@
-"""Fast CPU kernels: Numba loops for the gathers, scatters and elementwise passes; NumPy's
-BLAS (`np.matmul`) for every matrix product.
+"""Fast CPU kernels: Numba loops for the gathers, scatters and elementwise passes; a BLAS for
+every matrix product (`blas.matmul`: MKL when the optional `mkl` package is installed, else
+NumPy's `np.matmul`).
 
 Same names, signatures and results as `reference.py` (tested against it); registered with
 `tinygan.kernels.register(name, "cpu", fn)` at import.  What makes them faster (PERF_NOTES.md):
@@ -19,8 +20,10 @@ Same names, signatures and results as `reference.py` (tested against it); regist
   memory never leaves a kernel: every array a kernel returns is freshly allocated.
 - **Fused passes** for batch norm (statistics, apply, backward) and the leaky ReLU, and one
   loop per optimizer update instead of ~10 NumPy temporaries.
-- **The `workqueue` threading layer**: Numba's default OpenMP layer leaves its workers
-  spinning after a parallel region, and they steal the second core from OpenBLAS.
+- **A threading layer that shares the cores with the BLAS**: beside OpenBLAS, `workqueue`
+  (Numba's OpenMP layer leaves its workers spinning after a parallel region, and they steal
+  the second core from OpenBLAS); beside MKL, `omp` on the same GNU OpenMP pool as MKL's
+  products (see blas.py).
 - **Serial twins for small arrays.**  Handing a loop to the worker threads costs tens of µs,
   far more while OpenBLAS's threads still spin after a GEMM; below `PARALLEL_MIN` elements
   (the MLP's batch-norm layers, biases, most optimizer updates) the same loop runs
@@ -43,9 +46,12 @@ import types
 
 import numba
 
+from . import blas
+
 # Must happen before the first parallel kernel runs; an explicit NUMBA_THREADING_LAYER wins.
+# `workqueue` beside OpenBLAS, `omp` on the GNU OpenMP pool that MKL's products run on (blas.py).
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
+    numba.config.THREADING_LAYER = blas.numba_threading_layer()
 
 import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
@@ -415,6 +421,13 @@ def col2im(col, x_shape, stride, padding):
 
 
 # ---------------------------------------------------------------------------------------
+# The matrix product (`linear`, the MatMul op): the BLAS that blas.py picked
+
+def matmul(a, b):
+    return blas.matmul(a, b)
+
+
+# ---------------------------------------------------------------------------------------
 # The convolution family: columns + one GEMM + a transpose
 
 def conv2d(x, w, stride=(1, 1), padding=(0, 0)):
@@ -426,7 +439,7 @@ def conv2d(x, w, stride=(1, 1), padding=(0, 0)):
     col = _im2col_channel_major(x, KH, KW, stride, padding)
     OH, OW = col.shape[4:]
     Y = _scratch("gemm", (OC, N * OH * OW), x.dtype)
-    np.matmul(w.reshape(OC, C * KH * KW), col.reshape(C * KH * KW, -1), out=Y)  # (OC, N·OH·OW)
+    blas.matmul(w.reshape(OC, C * KH * KW), col.reshape(C * KH * KW, -1), out=Y)  # (OC, N·OH·OW)
     y = np.empty((N, OC, OH, OW), dtype=x.dtype)
     _swap01(Y.reshape(OC, N, OH * OW), y.reshape(N, OC, OH * OW))
     return y
@@ -448,12 +461,12 @@ def conv_transpose2d(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0))
         # 64 x 4096, against 0.04 ms for the broadcast multiply, with the same float32 products.
         if C == 1:
             return np.multiply(x.reshape(N, 1), w.reshape(1, OC * KH * KW)).reshape(N, OC, KH, KW)
-        return np.matmul(x.reshape(N, C), w.reshape(C, OC * KH * KW)).reshape(N, OC, KH, KW)
+        return blas.matmul(x.reshape(N, C), w.reshape(C, OC * KH * KW)).reshape(N, OC, KH, KW)
     # col[(o, j, i), (n, h, w)] = sum_c w[c, o, j, i] x[n, c, h, w]: one GEMM over the batch,
     # then every column entry is added onto the output pixel it belongs to (col2im).
     xT = _channel_major(x, "t")                                   # (C, N, H·W)
     col = _scratch("gemm", (OC * KH * KW, N * H * W), x.dtype)
-    np.matmul(w.reshape(C, OC * KH * KW).T, xT.reshape(C, N * H * W), out=col)
+    blas.matmul(w.reshape(C, OC * KH * KW).T, xT.reshape(C, N * H * W), out=col)
     return _col2im_channel_major(col.reshape(OC, KH, KW, N, H, W), (N, OC, OH, OW), stride,
                                  padding)
 
@@ -476,7 +489,7 @@ def conv2d_grad_weight(x, gy, kernel_size, stride=(1, 1), padding=(0, 0)):
     # gy @ colᵀ, colᵀ handed to BLAS as a transposed operand.  (col @ gyᵀ is the same GEMM
     # in OpenBLAS's time, but its (C·KH·KW, OC) result then needs a transposing copy: 1.5 ms
     # for D3's 256 x 2048 gradient, 0.84-0.87x without it.)
-    return np.matmul(gyT.reshape(OC, N * OH * OW), col.T).reshape(OC, C, KH, KW)
+    return blas.matmul(gyT.reshape(OC, N * OH * OW), col.T).reshape(OC, C, KH, KW)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1032,7 +1045,7 @@ def pairwise_l1_grad_adjoint(M, u):
     return _pairwise(_pairwise_l1_grad_adjoint_kernel, M, u, (M.shape[0], M.shape[0], M.shape[1]))
 
 
-for _name in ("im2col", "col2im", "conv2d", "conv_transpose2d", "conv2d_grad_weight",
+for _name in ("matmul", "im2col", "col2im", "conv2d", "conv_transpose2d", "conv2d_grad_weight",
               "batch_norm_stats", "batch_norm_apply", "batch_norm_backward",
               "batch_norm_act_apply", "batch_norm_act_backward",
               "leaky_relu", "leaky_relu_grad", "sgd_update", "adam_update", "rmsprop_update",

@@ -25,6 +25,12 @@ def conv_transpose_output_size(size: int, k: int, s: int, p: int, op: int = 0) -
     return (size - 1) * s - 2 * p + k + op
 
 
+def matmul(a, b):
+    """a @ b: the product of `linear` and of the MatMul op (batched over leading dims for
+    N-D operands), as the array module's BLAS computes it."""
+    return a @ b
+
+
 def im2col(x, KH, KW, stride, padding):
     """Unfold every KH×KW window of x into a column: (N, C, H, W) -> (N, C, KH, KW, OH, OW).
 

@@ -3,8 +3,8 @@
     .venv/bin/python scripts/step_breakdown.py dcgan --steps 6
 
 Builds the benchmark step of `bench/ours.py` (batch 64, float32, fast kernels), warms it up,
-then times every call of the Numba kernels and of the matrix products that `kernels/cpu.py`
-makes (the convolutions'; `linear`'s products are NumPy's `@` and count as other), and
+then times every call of the Numba kernels and of the matrix products (`blas.matmul`: the
+convolutions' and `linear`'s), and
 prints per-step milliseconds and call counts, largest first; "other" is the rest of the step
 (Python, autograd, NumPy's small ops).  Times are wall-clock on a noisy machine:
 compare rows within one run, not across runs.
@@ -15,14 +15,11 @@ import argparse
 import collections
 import sys
 import time
-import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ours import make_step  # noqa: E402  (imports tinygan before numpy)
-
-import numpy as np  # noqa: E402
 
 from tinygan import kernels  # noqa: E402
 
@@ -35,7 +32,7 @@ KERNELS = ["_im2col_kernel", "_im2col_table_kernel", "_col2im_kernel", "_swap01"
 
 
 def instrument(cpu, seconds, calls):
-    """Wrap the kernels (module globals, looked up at call time) and cpu.np.matmul."""
+    """Wrap the kernels (module globals, looked up at call time) and blas.matmul."""
     busy = [False]                      # time only the outermost of nested timed calls
 
     def timed(name, fn):
@@ -58,13 +55,8 @@ def instrument(cpu, seconds, calls):
             if hasattr(cpu, variant):
                 setattr(cpu, variant, timed(name.strip("_"), getattr(cpu, variant)))
 
-    class TimedNumpy(types.ModuleType):
-        def __getattr__(self, attr):
-            return getattr(np, attr)
-
-    shim = TimedNumpy("numpy")
-    shim.matmul = timed("matmul (BLAS)", np.matmul)
-    cpu.np = shim
+    from tinygan.kernels import blas
+    blas.matmul = timed("matmul (BLAS)", blas.matmul)
 
 
 def main(argv=None) -> int:
@@ -88,7 +80,8 @@ def main(argv=None) -> int:
     for _ in range(a.steps):
         step()
     total = (time.perf_counter() - t0) / a.steps * 1e3
-    print(f"{a.variant} step: {total:.1f} ms (mean of {a.steps})")
+    from tinygan.kernels import blas
+    print(f"{a.variant} step: {total:.1f} ms (mean of {a.steps}); BLAS: {blas.describe()}")
     timed_ms = 0.0
     for name, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
         ms = s / a.steps * 1e3

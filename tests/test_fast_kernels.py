@@ -456,12 +456,19 @@ def test_openblas_threads_sleep_soon_after_a_product_unless_told_otherwise(prese
     assert out == [preset or "12", "True"]
 
 
-def test_threading_layer_is_not_openmp():
-    cpu.leaky_relu(np.ones(10, np.float32), 0.2)          # a parallel kernel has run
+def test_threading_layer_suits_the_blas():
+    """workqueue beside OpenBLAS (never OpenMP: its spinning workers steal OpenBLAS's core);
+    omp, on GNU OpenMP's pool, beside MKL on its GNU OpenMP layer (one pool for both)."""
+    import os
+    from tinygan.kernels import blas
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        pytest.skip(f"threading layer forced to {os.environ['NUMBA_THREADING_LAYER']} by the environment")
+    cpu.leaky_relu(np.ones(cpu.PARALLEL_MIN, np.float32), 0.2)     # a parallel kernel has run
     layer = numba.threading_layer()
-    if numba.config.THREADING_LAYER not in ("workqueue", "tbb"):
-        pytest.skip(f"threading layer forced to {numba.config.THREADING_LAYER} by the environment")
-    assert layer in ("workqueue", "tbb")
+    if blas.backend() == "mkl" and blas._mkl.gnu_openmp:
+        assert layer == "omp"
+    else:
+        assert layer in ("workqueue", "tbb")
 
 
 def test_pooled_buffers_never_escape(monkeypatch):

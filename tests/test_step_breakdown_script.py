@@ -12,7 +12,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "step_breakdown.py"
 
 
 @pytest.mark.parametrize("variant, must", [("dcgan", ["matmul (BLAS)", "im2col_kernel", "col2im_kernel"]),
-                                           ("gan", ["adam_kernel", "bn_stats_rows"])])
+                                           ("gan", ["matmul (BLAS)", "adam_kernel", "bn_stats_rows"])])
 def test_breakdown_rows_add_up_to_the_step(variant, must):
     out = subprocess.run([sys.executable, str(SCRIPT), variant, "--steps", "1"], capture_output=True,
                          text=True, timeout=600, check=True).stdout
