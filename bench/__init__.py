@@ -10,9 +10,14 @@ What is timed (batch 64, float32 by default; `--batch N` to change; shapes in `s
             penalty + 1 G update (critic without BN), on a fixed random batch in [-1, 1].
 
 How to read the numbers:
+  - tinygan's matrix products run on the BLAS that kernels/blas.py picked (MKL when the
+    `mkl` extra is installed, else NumPy's OpenBLAS; TINYGAN_BLAS chooses); the header names it.
   - "ours ms" is tinygan with its fast kernels (Numba on CPU, CUDA on GPU) where they exist;
     "ref ms" is the same code with `tinygan.kernels.set_mode("reference")` in the same
-    process (left blank when no fast kernel is registered: then both are the same code);
+    process (left blank when no fast kernel is registered: then both are the same code).
+    With MKL the reference kernels' products are still NumPy's (OpenBLAS), beside the Numba
+    `omp` pool, and some of them stall (~23 ms a call instead of 0.7 measured): for fair
+    ours/ref ratios run with TINYGAN_BLAS=numpy;
     "torch ms" is PyTorch on the same workload (same nets, same step, same shapes) in a
     separate worker process (`torch_worker.py`, `torch.set_num_threads(2)`), because two
     BLAS/OpenMP runtimes in one process fight over the cores.  torch is never imported in
