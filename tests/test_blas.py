@@ -228,3 +228,20 @@ def test_linear_and_matmul_run_through_the_kernel(backend, monkeypatch):
         assert len(calls) == n                        # reference: a @ b, no BLAS wrapper
     finally:
         kernels.set_mode(previous)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=st.sampled_from([((3, 4), (4, 5)), ((2, 3, 4), (4, 2)), ((2, 1, 3, 4), (5, 4, 2)),
+                              ((1, 7), (7, 1))]),
+       dtype=st.sampled_from([np.float32, np.float64]), transposed=st.booleans(),
+       seed=st.integers(0, 2 ** 16))
+def test_fast_matmul_kernel_matches_its_reference(backend, shape, dtype, transposed, seed):
+    """cpu.matmul against reference.matmul (a @ b), 2-D and batched, b contiguous or a
+    transposed view (linear's Wᵀ)."""
+    rng = np.random.default_rng(seed)
+    (sa, sb) = shape
+    a = rng.standard_normal(sa).astype(dtype)
+    b = rng.standard_normal(sb).astype(dtype)
+    if transposed:
+        b = np.ascontiguousarray(np.swapaxes(b, -1, -2)).swapaxes(-1, -2)
+    np.testing.assert_allclose(cpu.matmul(a, b), ref.matmul(a, b), **TOL[dtype])
