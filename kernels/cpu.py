@@ -56,7 +56,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
-from . import reference, register, shared  # noqa: E402
+from . import reference, register, shared, winograd  # noqa: E402
 from .reference import conv_output_size, conv_transpose_output_size  # noqa: E402
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -430,10 +430,20 @@ def matmul(a, b):
 # ---------------------------------------------------------------------------------------
 # The convolution family: columns + one GEMM + a transpose
 
+def _winograd_input(x):
+    """winograd.input_transform(x), shared like the columns inside a `sharing_inputs` block
+    (a transposed convolution's two backward products both start from gy's)."""
+    if not MALLOC_TUNED:
+        return winograd.input_transform(x)
+    return shared("winograd", x, (), lambda: winograd.input_transform(x))
+
+
 def conv2d(x, w, stride=(1, 1), padding=(0, 0)):
     if not _fast_dtype(x, w):
         return reference.conv2d(x, w, stride, padding)
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    if w.shape[1] == x.shape[1] and winograd.applies(x.shape, w.shape[2:], stride, padding):
+        return winograd.conv2d(_winograd_input(x), w, x.shape)      # the DCGAN's k4 s2 p1
     N = x.shape[0]
     OC, C, KH, KW = w.shape
     col = _im2col_channel_major(x, KH, KW, stride, padding)
@@ -483,6 +493,8 @@ def conv2d_grad_weight(x, gy, kernel_size, stride=(1, 1), padding=(0, 0)):
         raise ValueError(f"conv2d_grad_weight: gy {tuple(gy.shape)} does not match the "
                          f"{(OH, OW)} output of x {tuple(x.shape)}")
     OC = gy.shape[1]
+    if winograd.applies(x.shape, kernel_size, stride, padding):
+        return winograd.conv2d_grad_weight(_winograd_input(x), gy, x.shape)
     col = _im2col_channel_major(x, KH, KW, stride, padding).reshape(C * KH * KW, -1)
     gyT = _channel_major(gy, "t")                                 # (OC, N, OH·OW)
     # gW[o, (c, j, i)] = sum over (n, p, q) of gy[n, o, p, q] col[(c, j, i), (n, p, q)]:

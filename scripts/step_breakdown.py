@@ -29,10 +29,14 @@ KERNELS = ["_im2col_kernel", "_im2col_table_kernel", "_col2im_kernel", "_swap01"
            "_bn_backward_gx_rows", "_leaky_relu_kernel", "_leaky_relu_grad_kernel",
            "_adam_kernel", "_pairwise_l1_kernel", "_pairwise_l1_grad_kernel",
            "_pairwise_l1_grad_adjoint_kernel"]
+# the Winograd transforms of the k4 s2 p1 convolutions (kernels/winograd.py)
+WINOGRAD_KERNELS = ["_input_kernel", "_filter_kernel", "_output_kernel", "_gy_kernel",
+                    "_grad_weight_output_kernel"]
 
 
 def instrument(cpu, seconds, calls):
     """Wrap the kernels (module globals, looked up at call time) and blas.matmul."""
+    from tinygan.kernels import winograd
     busy = [False]                      # time only the outermost of nested timed calls
 
     def timed(name, fn):
@@ -55,6 +59,9 @@ def instrument(cpu, seconds, calls):
             if hasattr(cpu, variant):
                 setattr(cpu, variant, timed(name.strip("_"), getattr(cpu, variant)))
 
+    for name in WINOGRAD_KERNELS:
+        setattr(winograd, name, timed("winograd" + name.replace("_kernel", ""),
+                                      getattr(winograd, name)))
     from tinygan.kernels import blas
     blas.matmul = timed("matmul (BLAS)", blas.matmul)
 

@@ -1,0 +1,279 @@
+"""Winograd F(2×2, 2×2) for the DCGAN's convolutions: kernel 4, stride 2, padding 1.
+
+Why.  On 2 cores the DCGAN step is bound by its GEMMs (PERF_NOTES.md).  A stride-2 4×4
+convolution is four stride-1 2×2 convolutions, one per *phase* of the padded input, and a
+stride-1 2×2 convolution has a minimal-multiplication algorithm (Winograd 1980; Lavin & Gray
+2015, "Fast Algorithms for Convolutional Neural Networks"): each 2×2 output tile costs 9
+products per (input channel, output channel) instead of 16 — 0.5625× the GEMM FLOPs.
+
+The phase split.  With xpad = x zero-padded by 1 and xph[a, b][P, Q] = xpad[2P + a, 2Q + b]
+(a, b ∈ {0, 1}), the kernel tap (j, i) = (2u + a, 2v + b) only ever meets phase (a, b):
+
+    y[n, o, p, q] = Σ_{c, a, b} Σ_{u, v ∈ {0,1}} W[o, c, 2u+a, 2v+b] · xph[a, b][n, c, p+u, q+v]
+
+— a stride-1 2×2 correlation over 4·C "phase channels" (c, a, b).
+
+F(2, 2) in one dimension: y0 = d0 g0 + d1 g1, y1 = d1 g0 + d2 g1 from three products,
+
+    m0 = (d0 - d1) g0,   m1 = d1 (g0 + g1),   m2 = (d2 - d1) g1;   y0 = m0 + m1,  y1 = m1 + m2,
+
+i.e. y = Aᵀ[(G g) ⊙ (Bᵀ d)] with the matrices below; in two dimensions each factor is
+applied along both axes: a 3×3 data tile d (rows 2T..2T+2 of a phase) and a 2×2 filter g
+become 3×3 = 9 "points" k, and for every point the sum over phase channels is ONE matrix
+product over the whole batch:
+
+    V[k] (4C, N·tiles) = Bᵀ d B          per data tile        (input transform)
+    U[k] (OC, 4C)      = G g Gᵀ          per filter           (filter transform)
+    M[k] (OC, N·tiles) = U[k] @ V[k]     9 GEMMs
+    y tile (2×2)       = Aᵀ M A                               (output transform)
+
+The weight gradient is the same algorithm with the roles of filter and output swapped:
+gW[o, (c,a,b), u, v] = Σ_{n,p,q} gy[n,o,p,q] · xph[a,b][n,c,p+u,q+v]; splitting p = 2T + s
+makes each term a 2×2 "filter" (a tile of gy) correlated with a 3×3 data tile — the very
+tiles, hence the very V, of the forward:
+
+    Ugy[k] (OC, N·tiles) = G gy_tile Gᵀ,   M'[k] = Ugy[k] @ V[k]ᵀ (OC, 4C),   gW = Aᵀ M' A.
+
+All transform coefficients are 0 and ±1 (sums and differences), so float32 rounding stays
+at the level of a reordered GEMM sum.  Tiles must fit exactly: H and W multiples of 4
+(OH, OW even); everything else takes the im2col path of cpu.py.
+
+The input gradient (a transposed convolution) stays on im2col/col2im: its Winograd form needs
+4 phases × 9 points = 36 thin GEMMs (C × OC × N·tiles each), which MKL ran no faster than the
+one big GEMM they replace (3.4 against 3.45 ms at D2's shape).
+
+`conv2d_readable` / `conv2d_grad_weight_readable` are the algorithm in NumPy einsums (the
+teaching version, tested against reference.conv2d); the Numba loops below compute the same
+transforms in one parallel pass each.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from . import blas
+
+# F(2, 2): y = AT [(G g) * (BT d)]  (1-D; 2-D applies each along both axes)
+BT = np.array([[1, -1, 0], [0, 1, 0], [0, -1, 1]], dtype=np.float64)
+G = np.array([[1, 0], [1, 1], [0, 1]], dtype=np.float64)
+AT = np.array([[1, 1, 0], [0, 1, 1]], dtype=np.float64)
+
+
+# Below this many input channels the 9 GEMMs are too thin (K = 4C) to pay for the transforms:
+# D1's (C = 1) forward took 0.99 ms against 0.48 on im2col, its weight gradient 1.35 vs 0.63.
+MIN_CHANNELS = 16
+
+
+def applies(x_shape, kernel_size, stride, padding) -> bool:
+    """Whether conv2d / conv2d_grad_weight of an NCHW x of `x_shape` take this path."""
+    return (tuple(kernel_size) == (4, 4) and tuple(stride) == (2, 2)
+            and tuple(padding) == (1, 1) and len(x_shape) == 4
+            and x_shape[2] % 4 == 0 and x_shape[3] % 4 == 0
+            and x_shape[1] >= MIN_CHANNELS and x_shape[0] > 0)
+
+
+# ---------------------------------------------------------------------------------------
+# The readable version
+
+def _data_tiles(x):
+    """d[n, c, a, b, T, S, r, s] = xph[a, b][n, c, 2T + r, 2S + s]: the 3×3 tiles of each phase."""
+    N, C, H, W = x.shape
+    xpad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    xph = xpad.reshape(N, C, H // 2 + 1, 2, W // 2 + 1, 2).transpose(0, 1, 3, 5, 2, 4)
+    TH, TW = H // 4, W // 4
+    d = np.empty((N, C, 2, 2, TH, TW, 3, 3), dtype=x.dtype)
+    for r in range(3):
+        for s in range(3):
+            d[..., r, s] = xph[..., r:r + 2 * TH:2, s:s + 2 * TW:2]
+    return d
+
+
+def _input_transform_readable(x):
+    """V[k, l, c, a, b, n, T, S] = (Bᵀ d B)[k, l] of each data tile."""
+    return np.einsum("kr,ls,ncabTSrs->klcabnTS", BT, BT, _data_tiles(x))
+
+
+def conv2d_readable(x, w):
+    """conv2d(x, w, stride 2, padding 1) for a 4×4 w, by Winograd F(2×2, 2×2) in einsums."""
+    N, C, H, W = x.shape
+    OC = w.shape[0]
+    V = _input_transform_readable(x)
+    wph = w.reshape(OC, C, 2, 2, 2, 2).transpose(0, 1, 3, 5, 2, 4)   # [o, c, a, b, u, v]
+    U = np.einsum("ku,lv,ocabuv->klocab", G, G, wph)
+    M = np.einsum("klocab,klcabnTS->klonTS", U, V)                  # the 9 products
+    y = np.einsum("ik,jl,klonTS->noTiSj", AT, AT, M)                # [n, o, T, α, S, β]
+    return y.reshape(N, OC, H // 2, W // 2).astype(x.dtype)
+
+
+def conv2d_grad_weight_readable(x, gy):
+    """conv2d_grad_weight(x, gy, 4×4, stride 2, padding 1) by the same algorithm."""
+    N, OC, OH, OW = gy.shape
+    C = x.shape[1]
+    V = _input_transform_readable(x)
+    g = gy.reshape(N, OC, OH // 2, 2, OW // 2, 2)                    # [n, o, T, s, S, t]
+    Ugy = np.einsum("ks,lt,noTsSt->klonTS", G, G, g)
+    Mp = np.einsum("klonTS,klcabnTS->klocab", Ugy, V)               # the 9 products
+    gwp = np.einsum("uk,vl,klocab->ocabuv", AT, AT, Mp)             # [o, c, a, b, u, v]
+    return gwp.transpose(0, 1, 4, 2, 5, 3).reshape(OC, C, 4, 4).astype(x.dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# The fast version: one parallel Numba pass per transform, MKL (blas.matmul) for the 9 GEMMs.
+# Layouts: V (9, 4C, N·TH·TW) and M (9, OC, N·TH·TW), point-major so each GEMM operand is one
+# contiguous matrix; phase channel index c·4 + a·2 + b, tile index (n·TH + T)·TW + S.
+
+@njit(parallel=True, cache=True)
+def _input_kernel(x, V):
+    """V[3k + l, c·4 + a·2 + b, tile] = (Bᵀ d B)[k, l] for each 3×3 data tile d of x's phases."""
+    N, C, H, W = x.shape
+    TH, TW = H // 4, W // 4
+    NT = N * TH * TW
+    P = 4 * C * NT                                 # one point's plane
+    Vf = V.reshape(-1)
+    for item in prange(C * N):
+        c = item // N
+        n = item - c * N
+        # the (c, n) plane zero-padded by 1, so that the tiles read without bounds tests;
+        # tile row r of phase a is padded row 4T + a + 2r
+        pad = np.zeros((H + 2, W + 2), dtype=x.dtype)
+        pad[1:H + 1, 1:W + 1] = x[n, c]
+        for a in range(2):
+            for b in range(2):
+                row = (c * 4 + a * 2 + b) * NT + n * TH * TW
+                for T in range(TH):
+                    r0 = 4 * T + a
+                    for S in range(TW):
+                        q0 = 4 * S + b
+                        d00, d01, d02 = pad[r0, q0], pad[r0, q0 + 2], pad[r0, q0 + 4]
+                        d10, d11, d12 = pad[r0 + 2, q0], pad[r0 + 2, q0 + 2], pad[r0 + 2, q0 + 4]
+                        d20, d21, d22 = pad[r0 + 4, q0], pad[r0 + 4, q0 + 2], pad[r0 + 4, q0 + 4]
+                        # Bᵀ d (rows), then (Bᵀ d) B (columns)
+                        e00, e01, e02 = d00 - d10, d01 - d11, d02 - d12
+                        e20, e21, e22 = d20 - d10, d21 - d11, d22 - d12
+                        t = row + T * TW + S
+                        Vf[t] = e00 - e01
+                        Vf[P + t] = e01
+                        Vf[2 * P + t] = e02 - e01
+                        Vf[3 * P + t] = d10 - d11
+                        Vf[4 * P + t] = d11
+                        Vf[5 * P + t] = d12 - d11
+                        Vf[6 * P + t] = e20 - e21
+                        Vf[7 * P + t] = e21
+                        Vf[8 * P + t] = e22 - e21
+
+
+@njit(parallel=True, cache=True)
+def _filter_kernel(w, U):
+    """U[3k + l, o, c·4 + a·2 + b] = (G g Gᵀ)[k, l] for the 2×2 filter g[u, v] = w[o, c, 2u+a, 2v+b]."""
+    OC, C = w.shape[:2]
+    for o in prange(OC):
+        for c in range(C):
+            for a in range(2):
+                for b in range(2):
+                    g00, g01 = w[o, c, a, b], w[o, c, a, b + 2]
+                    g10, g11 = w[o, c, a + 2, b], w[o, c, a + 2, b + 2]
+                    h0, h1, h2 = g00, g00 + g10, g10          # G g, column 0
+                    i0, i1, i2 = g01, g01 + g11, g11          # G g, column 1
+                    col = c * 4 + a * 2 + b
+                    U[0, o, col], U[1, o, col], U[2, o, col] = h0, h0 + i0, i0
+                    U[3, o, col], U[4, o, col], U[5, o, col] = h1, h1 + i1, i1
+                    U[6, o, col], U[7, o, col], U[8, o, col] = h2, h2 + i2, i2
+
+
+@njit(parallel=True, cache=True)
+def _output_kernel(M, y):
+    """y[n, o, 2T + α, 2S + β] = (Aᵀ m A)[α, β] for the 3×3 points m of each tile."""
+    N, OC, OH, OW = y.shape
+    TH, TW = OH // 2, OW // 2
+    NT = N * TH * TW
+    for item in prange(OC * N):
+        o = item // N
+        n = item - o * N
+        for T in range(TH):
+            for S in range(TW):
+                t = n * TH * TW + T * TW + S
+                m00, m01, m02 = M[0, o, t], M[1, o, t], M[2, o, t]
+                m10, m11, m12 = M[3, o, t], M[4, o, t], M[5, o, t]
+                m20, m21, m22 = M[6, o, t], M[7, o, t], M[8, o, t]
+                z00, z01, z02 = m00 + m10, m01 + m11, m02 + m12      # Aᵀ m, row 0
+                z10, z11, z12 = m10 + m20, m11 + m21, m12 + m22      # Aᵀ m, row 1
+                y[n, o, 2 * T, 2 * S] = z00 + z01
+                y[n, o, 2 * T, 2 * S + 1] = z01 + z02
+                y[n, o, 2 * T + 1, 2 * S] = z10 + z11
+                y[n, o, 2 * T + 1, 2 * S + 1] = z11 + z12
+
+
+@njit(parallel=True, cache=True)
+def _gy_kernel(gy, Ugy):
+    """Ugy[3k + l, o, tile] = (G g Gᵀ)[k, l] for each 2×2 tile g of gy."""
+    N, OC, OH, OW = gy.shape
+    TH, TW = OH // 2, OW // 2
+    for item in prange(OC * N):
+        o = item // N
+        n = item - o * N
+        for T in range(TH):
+            for S in range(TW):
+                t = n * TH * TW + T * TW + S
+                g00, g01 = gy[n, o, 2 * T, 2 * S], gy[n, o, 2 * T, 2 * S + 1]
+                g10, g11 = gy[n, o, 2 * T + 1, 2 * S], gy[n, o, 2 * T + 1, 2 * S + 1]
+                h0, h1, h2 = g00, g00 + g10, g10
+                i0, i1, i2 = g01, g01 + g11, g11
+                Ugy[0, o, t], Ugy[1, o, t], Ugy[2, o, t] = h0, h0 + i0, i0
+                Ugy[3, o, t], Ugy[4, o, t], Ugy[5, o, t] = h1, h1 + i1, i1
+                Ugy[6, o, t], Ugy[7, o, t], Ugy[8, o, t] = h2, h2 + i2, i2
+
+
+@njit(parallel=True, cache=True)
+def _grad_weight_output_kernel(Mp, gw):
+    """gw[o, c, 2u + a, 2v + b] = (Aᵀ m A)[u, v] for the 3×3 points m of each (o, c, a, b)."""
+    OC, C = gw.shape[:2]
+    for o in prange(OC):
+        for c in range(C):
+            for a in range(2):
+                for b in range(2):
+                    col = c * 4 + a * 2 + b
+                    m00, m01, m02 = Mp[0, o, col], Mp[1, o, col], Mp[2, o, col]
+                    m10, m11, m12 = Mp[3, o, col], Mp[4, o, col], Mp[5, o, col]
+                    m20, m21, m22 = Mp[6, o, col], Mp[7, o, col], Mp[8, o, col]
+                    z00, z01, z02 = m00 + m10, m01 + m11, m02 + m12
+                    z10, z11, z12 = m10 + m20, m11 + m21, m12 + m22
+                    gw[o, c, a, b] = z00 + z01
+                    gw[o, c, a, b + 2] = z01 + z02
+                    gw[o, c, a + 2, b] = z10 + z11
+                    gw[o, c, a + 2, b + 2] = z11 + z12
+
+
+def input_transform(x):
+    """V (9, 4C, N·TH·TW) of a C-contiguous float x whose shape `applies`."""
+    N, C, H, W = x.shape
+    V = np.empty((9, 4 * C, N * (H // 4) * (W // 4)), dtype=x.dtype)
+    _input_kernel(x, V)
+    return V
+
+
+def conv2d(V, w, x_shape):
+    """conv2d(x, w, stride 2, padding 1) from x's transform V = input_transform(x)."""
+    N, C, H, W = x_shape
+    OC = w.shape[0]
+    U = np.empty((9, OC, 4 * C), dtype=w.dtype)
+    _filter_kernel(w, U)
+    M = np.empty((9, OC, V.shape[2]), dtype=V.dtype)
+    for k in range(9):
+        blas.matmul(U[k], V[k], out=M[k])
+    y = np.empty((N, OC, H // 2, W // 2), dtype=V.dtype)
+    _output_kernel(M, y)
+    return y
+
+
+def conv2d_grad_weight(V, gy, x_shape):
+    """conv2d_grad_weight(x, gy, 4×4, stride 2, padding 1) from x's transform V."""
+    N, OC, OH, OW = gy.shape
+    C = x_shape[1]
+    Ugy = np.empty((9, OC, V.shape[2]), dtype=gy.dtype)
+    _gy_kernel(gy, Ugy)
+    Mp = np.empty((9, OC, 4 * C), dtype=gy.dtype)
+    for k in range(9):
+        blas.matmul(Ugy[k], V[k].T, out=Mp[k])
+    gw = np.empty((OC, C, 4, 4), dtype=gy.dtype)
+    _grad_weight_output_kernel(Mp, gw)
+    return gw
