@@ -72,6 +72,7 @@ def test_fast_kernels_equal_the_reference(every_channel_count, case):
     x64 = np.asarray(x, np.float64)
     V = winograd.input_transform(np.ascontiguousarray(x64))
     readable = winograd._input_transform_readable(x64)          # [k, l, c, a, b, n, T, S]
+    readable = readable.transpose(0, 1, 2, 3, 4, 6, 7, 5)        # tiles (T, S, n): n innermost
     np.testing.assert_allclose(V, readable.reshape(V.shape), rtol=1e-15, atol=1e-15)
 
 
