@@ -325,6 +325,63 @@ def _col2im_kernel(col, SH, SW, PH, PW, NB, out):
                             of[d + np.uint64(k) * sw] += cf[s + np.uint64(k)]
 
 
+# The transposed convolution's scatter, batch innermost.  Its GEMM can produce the columns in
+# any order of (n, h, w); with the image index innermost, col[(o, j, i), (h, w), n], every
+# column entry an output pixel receives is a contiguous run of N values, so the scatter
+# becomes a *gather* per output row — for each of the few taps that reach the row, add one
+# run of N — which LLVM vectorises over the batch.  The channel-major _col2im_kernel above
+# walks 4- or 8-long rows (D3's, D2's columns) in scalar code: at D2's input-gradient shape
+# it took 2.3 ms, this one ~0.7 (plus 0.2 for the transposes in and out).
+
+@njit(parallel=True, cache=True)
+def _batch_minor_kernel(x, out):
+    """out[c, h·W + w, n] = x[n, c, h, w]: NCHW -> (C, H·W, N)."""
+    N, C, H, W = x.shape
+    HW = H * W
+    xf, of = x.reshape(-1), out.reshape(-1)
+    for c in prange(C):
+        for n0 in range(0, N, 16):           # 16 images at a time: contiguous writes
+            for k in range(HW):
+                dst = np.uint64((c * HW + k) * N)
+                src = np.uint64(c * HW + k)
+                for n in range(n0, min(N, n0 + 16)):
+                    of[dst + np.uint64(n)] = xf[src + np.uint64(n * C * HW)]
+
+
+@njit(parallel=True, cache=True)
+def _col2im_batch_minor_kernel(col, SH, SW, PH, PW, y):
+    """y[n, o, h, w] = sum over the taps (j, i) that reach (h, w) of
+    col[o, j, i, (h + PH - j) / SH, (w + PW - i) / SW, n] — col2im of batch-innermost columns.
+
+    Work item = one output row (o, h); each pixel receives its terms in (j, i) order, as the
+    reference's slice-adds do (bit-identical results)."""
+    N, OC, OH, OW = y.shape
+    _, KH, KW, H, W, _ = col.shape
+    cf, yf = col.reshape(-1), y.reshape(-1)
+    for item in prange(OC * OH):
+        o = item // OH
+        h = item - o * OH
+        row = np.zeros(OW * N, dtype=y.dtype)            # row[w·N + n]
+        for j in range(KH):
+            ph = h + PH - j
+            if ph < 0 or ph % SH != 0 or ph // SH >= H:
+                continue
+            p = ph // SH
+            for i in range(KW):
+                for w in range(OW):
+                    qw = w + PW - i
+                    if qw < 0 or qw % SW != 0 or qw // SW >= W:
+                        continue
+                    src = np.uint64(((((o * KH + j) * KW + i) * H + p) * W + qw // SW) * N)
+                    dst = np.uint64(w * N)
+                    for n in range(N):
+                        row[dst + np.uint64(n)] += cf[src + np.uint64(n)]
+        for n in range(N):
+            d = np.uint64(((n * OC + o) * OH + h) * OW)
+            for w in range(OW):
+                yf[d + np.uint64(w)] = row[np.uint64(w * N + n)]
+
+
 @njit(parallel=True, cache=True)
 def _swap01(a, out):
     """out[b, k, :] = a[k, b, :]: (A, B, L) -> (B, A, L), e.g. (OC, N, OH·OW) -> NCHW."""
@@ -472,13 +529,17 @@ def conv_transpose2d(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0))
         if C == 1:
             return np.multiply(x.reshape(N, 1), w.reshape(1, OC * KH * KW)).reshape(N, OC, KH, KW)
         return blas.matmul(x.reshape(N, C), w.reshape(C, OC * KH * KW)).reshape(N, OC, KH, KW)
-    # col[(o, j, i), (n, h, w)] = sum_c w[c, o, j, i] x[n, c, h, w]: one GEMM over the batch,
+    # col[(o, j, i), (h, w, n)] = sum_c w[c, o, j, i] x[n, c, h, w]: one GEMM over the batch,
     # then every column entry is added onto the output pixel it belongs to (col2im).
-    xT = _channel_major(x, "t")                                   # (C, N, H·W)
-    col = _scratch("gemm", (OC * KH * KW, N * H * W), x.dtype)
-    blas.matmul(w.reshape(C, OC * KH * KW).T, xT.reshape(C, N * H * W), out=col)
-    return _col2im_channel_major(col.reshape(OC, KH, KW, N, H, W), (N, OC, OH, OW), stride,
-                                 padding)
+    # (the columns batch-innermost: x copied to (C, H·W, N) first, see _col2im_batch_minor_kernel)
+    xB = _scratch("t", (C, H * W, N), x.dtype)
+    _batch_minor_kernel(x, xB)
+    col = _scratch("gemm", (OC * KH * KW, H * W * N), x.dtype)
+    blas.matmul(w.reshape(C, OC * KH * KW).T, xB.reshape(C, H * W * N), out=col)
+    y = np.empty((N, OC, OH, OW), dtype=x.dtype)
+    _col2im_batch_minor_kernel(col.reshape(OC, KH, KW, H, W, N), stride[0], stride[1],
+                               padding[0], padding[1], y)
+    return y
 
 
 def conv2d_grad_weight(x, gy, kernel_size, stride=(1, 1), padding=(0, 0)):

@@ -24,6 +24,7 @@ from bench.ours import make_step  # noqa: E402  (imports tinygan before numpy)
 from tinygan import kernels  # noqa: E402
 
 KERNELS = ["_im2col_kernel", "_im2col_table_kernel", "_col2im_kernel", "_swap01",
+           "_batch_minor_kernel", "_col2im_batch_minor_kernel",
            "_bn_stats_kernel", "_bn_act_kernel", "_bn_backward_sums_kernel",
            "_bn_backward_gx_kernel", "_bn_stats_rows", "_bn_act_rows", "_bn_backward_sums_rows",
            "_bn_backward_gx_rows", "_leaky_relu_kernel", "_leaky_relu_grad_kernel",
