@@ -70,6 +70,31 @@ def test_im2col_col2im_are_bit_identical(gather_path, case):
     np.testing.assert_array_equal(back, ref.col2im(gcol, x.shape, case["S"], case["P"]))
 
 
+@settings(max_examples=25, deadline=None)
+@given(conv_case())
+def test_batch_innermost_col2im_is_bit_identical(case):
+    """conv_transpose2d's scatter (columns (C, KH, KW, OH, OW, N)) adds what reference.col2im
+    adds, in the same order."""
+    rng = np.random.default_rng(case["seed"])
+    (KH, KW), S, P = case["K"], case["S"], case["P"]
+    x_shape = (case["N"], case["C"], case["H"], case["W"])
+    OH, OW = (ref.conv_output_size(x_shape[2 + d], case["K"][d], S[d], P[d]) for d in range(2))
+    col = rng.standard_normal((case["C"], KH, KW, OH, OW, case["N"])).astype(case["dtype"])
+    y = np.full(x_shape, np.nan, dtype=case["dtype"])      # every pixel must be written
+    cpu._col2im_batch_minor_kernel(col, S[0], S[1], P[0], P[1], y)
+    np.testing.assert_array_equal(y, ref.col2im(col.transpose(5, 0, 1, 2, 3, 4), x_shape, S, P))
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_case())
+def test_batch_innermost_copy(case):
+    x = _array(np.random.default_rng(case["seed"]), (case["N"], case["C"], case["H"], case["W"]),
+               case["dtype"])
+    out = np.empty((case["C"], case["H"] * case["W"], case["N"]), dtype=case["dtype"])
+    cpu._batch_minor_kernel(x, out)
+    np.testing.assert_array_equal(out, x.reshape(x.shape[0], x.shape[1], -1).transpose(1, 2, 0))
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(conv_case())
 def test_conv_family_matches_reference(gather_path, case):

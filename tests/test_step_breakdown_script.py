@@ -1,5 +1,5 @@
 """scripts/step_breakdown.py runs a step and accounts for it: the kernels it wraps are called
-(a DCGAN step makes im2col and BLAS calls), and no time is counted twice (nested calls: the
+(a DCGAN step makes im2col, col2im, Winograd and BLAS calls), and no time is counted twice (nested calls: the
 timed rows never exceed the step, so "other" is not negative)."""
 import re
 import subprocess
@@ -11,7 +11,8 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "step_breakdown.py"
 
 
-@pytest.mark.parametrize("variant, must", [("dcgan", ["matmul (BLAS)", "im2col_kernel", "col2im_kernel"]),
+@pytest.mark.parametrize("variant, must", [("dcgan", ["matmul (BLAS)", "im2col_kernel", "col2im_batch_minor_kernel",
+                                                     "winograd_input"]),
                                            ("gan", ["matmul (BLAS)", "adam_kernel", "bn_stats_rows"])])
 def test_breakdown_rows_add_up_to_the_step(variant, must):
     out = subprocess.run([sys.executable, str(SCRIPT), variant, "--steps", "1"], capture_output=True,
