@@ -9,7 +9,12 @@ Same names, signatures and results as `reference.py` (tested against it); regist
   col[(c, j, i), (n, p, q)], so conv2d is ONE product of W (OC, C·KH·KW) and col over the
   whole batch, instead of N thin per-sample products; the weight gradient is gy · colᵀ with
   the batch folded into the contraction.  The price is one transpose of the output (or of
-  gy / x), which a parallel copy does in a fraction of the GEMM's time.
+  gy / x), which a parallel copy does in a fraction of the GEMM's time.  The transposed
+  convolution's columns are batch-innermost instead, col[(o, j, i), (h, w, n)], so that its
+  scatter vectorises over the batch.
+- **Winograd for the stride-2 4×4 layers** (winograd.py): conv2d and its weight gradient with
+  kernel 4, stride 2, padding 1 (the DCGAN's) and C ≥ 16 run as 9 GEMMs with 0.5625× the
+  FLOPs, between transforms that only add and subtract.
 - **im2col / col2im as parallel gathers.**  Each channel (or a chunk of the batch of one channel)
   is owned by one thread, so col2im adds into its planes without races and in the
   reference's order (bit-identical).  The public batch-major im2col/col2im reuse the same
