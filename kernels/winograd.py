@@ -133,6 +133,33 @@ def conv2d_grad_weight_readable(x, gy):
 U64 = np.uint64
 
 
+# The three 2-D transforms of F(2, 2), one scalar tile at a time (LLVM inlines them into the
+# loops below).  Outputs in point order k = 3·row + col.
+
+@njit(cache=True)
+def _bt_d_b(d00, d01, d02, d10, d11, d12, d20, d21, d22):
+    """Bᵀ d B of a 3×3 data tile: Bᵀ d along the rows, then along the columns."""
+    e00, e01, e02 = d00 - d10, d01 - d11, d02 - d12
+    e20, e21, e22 = d20 - d10, d21 - d11, d22 - d12
+    return (e00 - e01, e01, e02 - e01, d10 - d11, d11, d12 - d11, e20 - e21, e21, e22 - e21)
+
+
+@njit(cache=True)
+def _g_g_gt(g00, g01, g10, g11):
+    """G g Gᵀ of a 2×2 filter (or gy tile)."""
+    h0, h1, h2 = g00, g00 + g10, g10          # G g, column 0
+    i0, i1, i2 = g01, g01 + g11, g11          # G g, column 1
+    return (h0, h0 + i0, i0, h1, h1 + i1, i1, h2, h2 + i2, i2)
+
+
+@njit(cache=True)
+def _at_m_a(m00, m01, m02, m10, m11, m12, m20, m21, m22):
+    """Aᵀ m A of the 3×3 points of one tile: the 2×2 output (y00, y01, y10, y11)."""
+    z00, z01, z02 = m00 + m10, m01 + m11, m02 + m12      # Aᵀ m, row 0
+    z10, z11, z12 = m10 + m20, m11 + m21, m12 + m22      # Aᵀ m, row 1
+    return z00 + z01, z01 + z02, z10 + z11, z11 + z12
+
+
 @njit(parallel=True, cache=True)
 def _input_kernel(x, V):
     """V[3k + l, c·4 + a·2 + b, tile] = (Bᵀ d B)[k, l] for each 3×3 data tile d of x's phases."""
@@ -169,19 +196,11 @@ def _input_kernel(x, V):
                             d00, d01, d02 = pad[o0 + m], pad[o0 + n2 + m], pad[o0 + n4 + m]
                             d10, d11, d12 = pad[o1 + m], pad[o1 + n2 + m], pad[o1 + n4 + m]
                             d20, d21, d22 = pad[o2 + m], pad[o2 + n2 + m], pad[o2 + n4 + m]
-                            # Bᵀ d (rows), then (Bᵀ d) B (columns)
-                            e00, e01, e02 = d00 - d10, d01 - d11, d02 - d12
-                            e20, e21, e22 = d20 - d10, d21 - d11, d22 - d12
+                            v = _bt_d_b(d00, d01, d02, d10, d11, d12, d20, d21, d22)
                             t = t0 + m
-                            Vf[t] = e00 - e01
-                            Vf[P + t] = e01
-                            Vf[P2 + t] = e02 - e01
-                            Vf[P3 + t] = d10 - d11
-                            Vf[P4 + t] = d11
-                            Vf[P5 + t] = d12 - d11
-                            Vf[P6 + t] = e20 - e21
-                            Vf[P7 + t] = e21
-                            Vf[P8 + t] = e22 - e21
+                            Vf[t], Vf[P + t], Vf[P2 + t] = v[0], v[1], v[2]
+                            Vf[P3 + t], Vf[P4 + t], Vf[P5 + t] = v[3], v[4], v[5]
+                            Vf[P6 + t], Vf[P7 + t], Vf[P8 + t] = v[6], v[7], v[8]
 
 
 @njit(parallel=True, cache=True)
@@ -194,12 +213,10 @@ def _filter_kernel(w, U):
                 for b in range(2):
                     g00, g01 = w[o, c, a, b], w[o, c, a, b + 2]
                     g10, g11 = w[o, c, a + 2, b], w[o, c, a + 2, b + 2]
-                    h0, h1, h2 = g00, g00 + g10, g10          # G g, column 0
-                    i0, i1, i2 = g01, g01 + g11, g11          # G g, column 1
+                    u = _g_g_gt(g00, g01, g10, g11)
                     col = c * 4 + a * 2 + b
-                    U[0, o, col], U[1, o, col], U[2, o, col] = h0, h0 + i0, i0
-                    U[3, o, col], U[4, o, col], U[5, o, col] = h1, h1 + i1, i1
-                    U[6, o, col], U[7, o, col], U[8, o, col] = h2, h2 + i2, i2
+                    for k in range(9):
+                        U[k, o, col] = u[k]
 
 
 @njit(parallel=True, cache=True)
@@ -225,13 +242,10 @@ def _output_kernel(M, y):
                     m00, m01, m02 = Mf[t], Mf[P + t], Mf[P2 + t]
                     m10, m11, m12 = Mf[P3 + t], Mf[P4 + t], Mf[P5 + t]
                     m20, m21, m22 = Mf[P6 + t], Mf[P7 + t], Mf[P8 + t]
-                    z00, z01, z02 = m00 + m10, m01 + m11, m02 + m12      # Aᵀ m, row 0
-                    z10, z11, z12 = m10 + m20, m11 + m21, m12 + m22      # Aᵀ m, row 1
+                    y00, y01, y10, y11 = _at_m_a(m00, m01, m02, m10, m11, m12, m20, m21, m22)
                     m = U64(n)
-                    out[d0 + m] = z00 + z01
-                    out[d0 + n_ + m] = z01 + z02
-                    out[d1 + m] = z10 + z11
-                    out[d1 + n_ + m] = z11 + z12
+                    out[d0 + m], out[d0 + n_ + m] = y00, y01
+                    out[d1 + m], out[d1 + n_ + m] = y10, y11
         for n in range(N):
             dst = U64((n * OC + o) * OH * OW)
             for k in range(OH * OW):
@@ -262,13 +276,11 @@ def _gy_kernel(gy, Ugy):
                 t0 = U64(o * NT + (T * TW + S) * N)
                 for n in range(N):
                     m = U64(n)
-                    g00, g01, g10, g11 = g[s0 + m], g[s0 + n_ + m], g[s1 + m], g[s1 + n_ + m]
-                    h0, h1, h2 = g00, g00 + g10, g10          # G g, column 0
-                    i0, i1, i2 = g01, g01 + g11, g11          # G g, column 1
+                    u = _g_g_gt(g[s0 + m], g[s0 + n_ + m], g[s1 + m], g[s1 + n_ + m])
                     t = t0 + m
-                    Uf[t], Uf[P + t], Uf[P2 + t] = h0, h0 + i0, i0
-                    Uf[P3 + t], Uf[P4 + t], Uf[P5 + t] = h1, h1 + i1, i1
-                    Uf[P6 + t], Uf[P7 + t], Uf[P8 + t] = h2, h2 + i2, i2
+                    Uf[t], Uf[P + t], Uf[P2 + t] = u[0], u[1], u[2]
+                    Uf[P3 + t], Uf[P4 + t], Uf[P5 + t] = u[3], u[4], u[5]
+                    Uf[P6 + t], Uf[P7 + t], Uf[P8 + t] = u[6], u[7], u[8]
 
 
 @njit(parallel=True, cache=True)
@@ -283,12 +295,9 @@ def _grad_weight_output_kernel(Mp, gw):
                     m00, m01, m02 = Mp[0, o, col], Mp[1, o, col], Mp[2, o, col]
                     m10, m11, m12 = Mp[3, o, col], Mp[4, o, col], Mp[5, o, col]
                     m20, m21, m22 = Mp[6, o, col], Mp[7, o, col], Mp[8, o, col]
-                    z00, z01, z02 = m00 + m10, m01 + m11, m02 + m12
-                    z10, z11, z12 = m10 + m20, m11 + m21, m12 + m22
-                    gw[o, c, a, b] = z00 + z01
-                    gw[o, c, a, b + 2] = z01 + z02
-                    gw[o, c, a + 2, b] = z10 + z11
-                    gw[o, c, a + 2, b + 2] = z11 + z12
+                    y = _at_m_a(m00, m01, m02, m10, m11, m12, m20, m21, m22)
+                    gw[o, c, a, b], gw[o, c, a, b + 2] = y[0], y[1]
+                    gw[o, c, a + 2, b], gw[o, c, a + 2, b + 2] = y[2], y[3]
 
 
 def input_transform(x):
