@@ -160,6 +160,13 @@ def _at_m_a(m00, m01, m02, m10, m11, m12, m20, m21, m22):
     return z00 + z01, z01 + z02, z10 + z11, z11 + z12
 
 
+@njit(cache=True)
+def _put_points(f, t, P, v):
+    """f[k·P + t] = v[k] for the 9 points: one value into each point's plane."""
+    for k in range(9):
+        f[U64(k) * P + t] = v[k]
+
+
 @njit(parallel=True, cache=True)
 def _input_kernel(x, V):
     """V[3k + l, c·4 + a·2 + b, tile] = (Bᵀ d B)[k, l] for each 3×3 data tile d of x's phases."""
@@ -167,8 +174,6 @@ def _input_kernel(x, V):
     TH, TW, Wp = H // 4, W // 4, W + 2
     NT = N * TH * TW
     P = U64(4 * C * NT)                          # one point's plane
-    P2, P3, P4, P5, P6, P7, P8 = (U64(2) * P, U64(3) * P, U64(4) * P, U64(5) * P, U64(6) * P,
-                                  U64(7) * P, U64(8) * P)
     xf, Vf = x.reshape(-1), V.reshape(-1)
     n2, n4 = U64(2 * N), U64(4 * N)
     for c in prange(C):
@@ -197,10 +202,7 @@ def _input_kernel(x, V):
                             d10, d11, d12 = pad[o1 + m], pad[o1 + n2 + m], pad[o1 + n4 + m]
                             d20, d21, d22 = pad[o2 + m], pad[o2 + n2 + m], pad[o2 + n4 + m]
                             v = _bt_d_b(d00, d01, d02, d10, d11, d12, d20, d21, d22)
-                            t = t0 + m
-                            Vf[t], Vf[P + t], Vf[P2 + t] = v[0], v[1], v[2]
-                            Vf[P3 + t], Vf[P4 + t], Vf[P5 + t] = v[3], v[4], v[5]
-                            Vf[P6 + t], Vf[P7 + t], Vf[P8 + t] = v[6], v[7], v[8]
+                            _put_points(Vf, t0 + m, P, v)
 
 
 @njit(parallel=True, cache=True)
@@ -259,8 +261,6 @@ def _gy_kernel(gy, Ugy):
     TH, TW = OH // 2, OW // 2
     NT = N * TH * TW
     P = U64(OC * NT)
-    P2, P3, P4, P5, P6, P7, P8 = (U64(2) * P, U64(3) * P, U64(4) * P, U64(5) * P, U64(6) * P,
-                                  U64(7) * P, U64(8) * P)
     gf, Uf = gy.reshape(-1), Ugy.reshape(-1)
     n_, ow = U64(N), U64(OW)
     for o in prange(OC):
@@ -277,10 +277,7 @@ def _gy_kernel(gy, Ugy):
                 for n in range(N):
                     m = U64(n)
                     u = _g_g_gt(g[s0 + m], g[s0 + n_ + m], g[s1 + m], g[s1 + n_ + m])
-                    t = t0 + m
-                    Uf[t], Uf[P + t], Uf[P2 + t] = u[0], u[1], u[2]
-                    Uf[P3 + t], Uf[P4 + t], Uf[P5 + t] = u[3], u[4], u[5]
-                    Uf[P6 + t], Uf[P7 + t], Uf[P8 + t] = u[6], u[7], u[8]
+                    _put_points(Uf, t0 + m, P, u)
 
 
 @njit(parallel=True, cache=True)
