@@ -69,7 +69,7 @@ def applies(x_shape, kernel_size, stride, padding) -> bool:
     return (tuple(kernel_size) == (4, 4) and tuple(stride) == (2, 2)
             and tuple(padding) == (1, 1) and len(x_shape) == 4
             and x_shape[2] % 4 == 0 and x_shape[3] % 4 == 0
-            and x_shape[1] >= MIN_CHANNELS and x_shape[0] > 0)
+            and x_shape[1] >= MIN_CHANNELS and min(x_shape) > 0)
 
 
 # ---------------------------------------------------------------------------------------

@@ -101,6 +101,7 @@ def test_dcgan_shapes_at_the_real_threshold():
     ((2, 16, 8, 8), (4, 4), (2, 2), (0, 0), False),
     ((2, 16, 8, 8), (4, 4), (2, 1), (1, 1), False),
     ((0, 16, 8, 8), (4, 4), (2, 2), (1, 1), False),
+    ((2, 16, 0, 8), (4, 4), (2, 2), (1, 1), False),      # an empty map
 ])
 def test_which_calls_take_the_path(monkeypatch, shape, k, s, p, takes):
     assert winograd.applies(shape, k, s, p) is takes
