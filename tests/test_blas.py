@@ -19,9 +19,9 @@ import tinygan
 from tinygan import kernels
 from tinygan.kernels import blas, cpu
 from tinygan.kernels import reference as ref
+from kernel_checks import TOL
 
 MKL = blas._load_mkl() is not None
-TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 
 
 @pytest.fixture(params=["numpy", pytest.param("mkl", marks=pytest.mark.skipif(

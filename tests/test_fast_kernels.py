@@ -18,19 +18,10 @@ import tinygan.gans
 from tinygan import kernels
 from tinygan.kernels import cpu
 from tinygan.kernels import reference as ref
+from kernel_checks import TOL, random_array
 
 DTYPES = [np.float32, np.float64]
-TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 
-
-def _array(rng, shape, dtype, contiguous=True):
-    """A random array of `shape`; when not contiguous, a strided view into a bigger one."""
-    if contiguous:
-        return rng.standard_normal(shape).astype(dtype)
-    big = rng.standard_normal(tuple(2 * s for s in shape)).astype(dtype)
-    view = big[tuple(slice(None, None, 2) for _ in shape)]
-    assert not view.flags.c_contiguous or view.size <= 1
-    return view
 
 
 @st.composite
@@ -60,11 +51,12 @@ def gather_path(request, monkeypatch):
 @given(conv_case())
 def test_im2col_col2im_are_bit_identical(gather_path, case):
     rng = np.random.default_rng(case["seed"])
-    x = _array(rng, (case["N"], case["C"], case["H"], case["W"]), case["dtype"], case["contiguous"])
+    x = random_array(rng, (case["N"], case["C"], case["H"], case["W"]), case["dtype"],
+                     case["contiguous"])
     KH, KW = case["K"]
     col = cpu.im2col(x, KH, KW, case["S"], case["P"])
     np.testing.assert_array_equal(col, ref.im2col(x, KH, KW, case["S"], case["P"]))
-    gcol = _array(rng, col.shape, case["dtype"], case["contiguous"])
+    gcol = random_array(rng, col.shape, case["dtype"], case["contiguous"])
     back = cpu.col2im(gcol, x.shape, case["S"], case["P"])
     assert back.dtype == x.dtype and back.shape == x.shape
     np.testing.assert_array_equal(back, ref.col2im(gcol, x.shape, case["S"], case["P"]))
@@ -88,8 +80,9 @@ def test_batch_innermost_col2im_is_bit_identical(case):
 @settings(max_examples=25, deadline=None)
 @given(conv_case())
 def test_batch_innermost_copy(case):
-    x = _array(np.random.default_rng(case["seed"]), (case["N"], case["C"], case["H"], case["W"]),
-               case["dtype"])
+    x = random_array(np.random.default_rng(case["seed"]),
+                     (case["N"], case["C"], case["H"], case["W"]),
+                     case["dtype"])
     out = np.empty((case["C"], case["H"] * case["W"], case["N"]), dtype=case["dtype"])
     cpu._batch_minor_kernel(x, out)
     np.testing.assert_array_equal(out, x.reshape(x.shape[0], x.shape[1], -1).transpose(1, 2, 0))
@@ -101,19 +94,19 @@ def test_conv_family_matches_reference(gather_path, case):
     rng = np.random.default_rng(case["seed"])
     dt, contiguous, tol = case["dtype"], case["contiguous"], TOL[case["dtype"]]
     N, C, OC, (KH, KW), S, P = case["N"], case["C"], case["OC"], case["K"], case["S"], case["P"]
-    x = _array(rng, (N, C, case["H"], case["W"]), dt, contiguous)
-    w = _array(rng, (OC, C, KH, KW), dt, contiguous)
+    x = random_array(rng, (N, C, case["H"], case["W"]), dt, contiguous)
+    w = random_array(rng, (OC, C, KH, KW), dt, contiguous)
     y = cpu.conv2d(x, w, S, P)
     assert y.dtype == dt and y.flags.c_contiguous
     np.testing.assert_allclose(y, ref.conv2d(x, w, S, P), **tol)
 
-    gy = _array(rng, y.shape, dt, contiguous)
+    gy = random_array(rng, y.shape, dt, contiguous)
     gw = cpu.conv2d_grad_weight(x, gy, (KH, KW), S, P)
     assert gw.shape == w.shape and gw.dtype == dt
     np.testing.assert_allclose(gw, ref.conv2d_grad_weight(x, gy, (KH, KW), S, P), **tol)
 
     # conv_transpose2d of x, weight (C_in=C, C_out=OC, KH, KW), any output_padding < stride
-    wt = _array(rng, (C, OC, KH, KW), dt, contiguous)
+    wt = random_array(rng, (C, OC, KH, KW), dt, contiguous)
     out = tuple((x.shape[2 + d] - 1) * S[d] - 2 * P[d] + case["K"][d] + case["OP"][d] for d in range(2))
     if min(out) >= 1:
         yt = cpu.conv_transpose2d(x, wt, S, P, case["OP"])
@@ -235,8 +228,8 @@ BN_SHAPES = [(5, 3), (4, 2, 3, 3), (2, 3, 1, 5), (3, 1, 4, 2), (4, 300), (3, 20,
 @given(st.sampled_from(BN_SHAPES), st.sampled_from(DTYPES), st.booleans(), st.integers(0, 2 ** 16))
 def test_batch_norm_kernels_match_reference(loop_path, row_path, shape, dt, contiguous, seed):
     rng = np.random.default_rng(seed)
-    x = _array(rng, shape, dt, contiguous) * 3 + 5               # |mean| > std: two-pass matters
-    gy = _array(rng, shape, dt, contiguous)
+    x = random_array(rng, shape, dt, contiguous) * 3 + 5          # |mean| > std: two-pass matters
+    gy = random_array(rng, shape, dt, contiguous)
     C = shape[1]
     mean, var = cpu.batch_norm_stats(x)
     mean_r, var_r = ref.batch_norm_stats(x)
@@ -264,8 +257,8 @@ def test_batch_norm_kernels_match_reference(loop_path, row_path, shape, dt, cont
 def test_fused_batch_norm_act_matches_reference_and_the_unfused_kernels(loop_path, row_path, shape,
                                                                          dt, slope, contiguous, seed):
     rng = np.random.default_rng(seed)
-    x = _array(rng, shape, dt, contiguous) * 3 + 1
-    gy = _array(rng, shape, dt, contiguous)
+    x = random_array(rng, shape, dt, contiguous) * 3 + 1
+    gy = random_array(rng, shape, dt, contiguous)
     C = shape[1]
     mean, var = ref.batch_norm_stats(x)
     inv_std = (1 / np.sqrt(var + 1e-5)).astype(dt)
@@ -334,9 +327,9 @@ def test_batch_norm_row_loops_agree_with_the_channel_loops(loop_path, monkeypatc
 @pytest.mark.parametrize("contiguous", [True, False])
 def test_leaky_relu_kernels_are_bit_identical(loop_path, dt, slope, contiguous):
     rng = np.random.default_rng(1)
-    x = _array(rng, (3, 4, 5), dt, contiguous)
+    x = random_array(rng, (3, 4, 5), dt, contiguous)
     x.flat[0], x.flat[1] = 0.0, np.nan
-    gy = _array(rng, (3, 4, 5), dt, contiguous)
+    gy = random_array(rng, (3, 4, 5), dt, contiguous)
     y = cpu.leaky_relu(x, slope)
     assert y.shape == x.shape and y.dtype == dt
     np.testing.assert_array_equal(y, ref.leaky_relu(x, slope))
@@ -352,11 +345,11 @@ def test_leaky_relu_kernels_are_bit_identical(loop_path, dt, slope, contiguous):
 @pytest.mark.parametrize("shape", [(5, 3, 4), (1, 2, 1), (6, 1, 7)])
 def test_pairwise_l1_kernels_match_reference(loop_path, dt, contiguous, shape):
     rng = np.random.default_rng(2)
-    M = _array(rng, shape, dt, contiguous)
+    M = random_array(rng, shape, dt, contiguous)
     if shape[0] > 2:
         M[2] = M[0]                                    # a repeated sample: S = 0 on that pair
-    g = _array(rng, (shape[0], shape[0], shape[1]), dt, contiguous)
-    u = _array(rng, shape, dt, contiguous)
+    g = random_array(rng, (shape[0], shape[0], shape[1]), dt, contiguous)
+    u = random_array(rng, shape, dt, contiguous)
     for got, want in [(cpu.pairwise_l1(M), ref.pairwise_l1(M)),
                       (cpu.pairwise_l1_grad(M, g), ref.pairwise_l1_grad(M, g)),
                       (cpu.pairwise_l1_grad_adjoint(M, u), ref.pairwise_l1_grad_adjoint(M, u))]:
@@ -377,10 +370,10 @@ def test_pairwise_l1_kernels_match_reference(loop_path, dt, contiguous, shape):
 def test_adam_update_matches_reference(loop_path, dt, contiguous, wd):
     results = []
     for impl in (cpu.adam_update, ref.adam_update):
-        p = _array(np.random.default_rng(3), (4, 5), dt, contiguous)
+        p = random_array(np.random.default_rng(3), (4, 5), dt, contiguous)
         m, v = np.zeros_like(p), np.zeros_like(p)
         for step in range(1, 4):
-            g = _array(np.random.default_rng(step), (4, 5), dt, contiguous)
+            g = random_array(np.random.default_rng(step), (4, 5), dt, contiguous)
             impl(p, g, m, v, step, 1e-2, 0.5, 0.999, 1e-8, wd)
         results.append((p, m, v))
     for a, b in zip(*results):
@@ -394,12 +387,12 @@ def test_rmsprop_update_matches_reference(loop_path, dt, contiguous, centered, m
     results = []
     for impl in (cpu.rmsprop_update, ref.rmsprop_update):
         r = np.random.default_rng(3)
-        p = _array(r, (4, 5), dt, contiguous)
+        p = random_array(r, (4, 5), dt, contiguous)
         sq = np.zeros_like(p)
         ga = np.zeros_like(p) if centered else None
         buf = np.zeros_like(p) if momentum else None
         for step in range(1, 4):
-            g = _array(np.random.default_rng(step), (4, 5), dt, contiguous)
+            g = random_array(np.random.default_rng(step), (4, 5), dt, contiguous)
             impl(p, g, sq, ga, buf, 1e-2, 0.9, 1e-8, 0.01, momentum)
         results.append([a for a in (p, sq, ga, buf) if a is not None])
     for a, b in zip(*results):

@@ -15,9 +15,9 @@ import tinygan.functional as F
 from tinygan import Tensor, kernels
 from tinygan.kernels import cpu, winograd
 from tinygan.kernels import reference as ref
+from kernel_checks import TOL, random_array
 
 K, S, P = (4, 4), (2, 2), (1, 1)
-TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 
 
 @pytest.fixture
@@ -25,13 +25,6 @@ def every_channel_count(monkeypatch):
     """Let the path take any channel count, so that tiny shapes exercise it."""
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
 
-
-def _array(rng, shape, dtype, contiguous=True):
-    """A random array of `shape`; when not contiguous, a strided view into a bigger one."""
-    if contiguous:
-        return rng.standard_normal(shape).astype(dtype)
-    big = rng.standard_normal(tuple(2 * s for s in shape)).astype(dtype)
-    return big[tuple(slice(None, None, 2) for _ in shape)]
 
 
 @st.composite
@@ -58,13 +51,13 @@ def test_readable_version_equals_the_reference(shape, oc):
 def test_fast_kernels_equal_the_reference(every_channel_count, case):
     rng = np.random.default_rng(case["seed"])
     dt, tol = case["dtype"], TOL[case["dtype"]]
-    x = _array(rng, (case["N"], case["C"], case["H"], case["W"]), dt, case["contiguous"])
-    w = _array(rng, (case["OC"], case["C"]) + K, dt, case["contiguous"])
+    x = random_array(rng, (case["N"], case["C"], case["H"], case["W"]), dt, case["contiguous"])
+    w = random_array(rng, (case["OC"], case["C"]) + K, dt, case["contiguous"])
     assert winograd.applies(x.shape, K, S, P)
     y = cpu.conv2d(x, w, S, P)
     assert y.dtype == dt and y.flags.c_contiguous
     np.testing.assert_allclose(y, ref.conv2d(x, w, S, P), **tol)
-    gy = _array(rng, y.shape, dt, case["contiguous"])
+    gy = random_array(rng, y.shape, dt, case["contiguous"])
     gw = cpu.conv2d_grad_weight(x, gy, K, S, P)
     assert gw.shape == w.shape and gw.dtype == dt
     np.testing.assert_allclose(gw, ref.conv2d_grad_weight(x, gy, K, S, P), **tol)
