@@ -616,22 +616,45 @@ def _bn_act_kernel(x, scale, shift, slope, y):
             y[n, c, l] = z if z >= t else t
 
 
+# The gradient sums walk the arrays in memory order: each of SUM_CHUNKS work items takes a
+# run of whole samples x[n] (every channel's contiguous row of L values in turn) and keeps its
+# own per-channel partial sums, added up in chunk order at the end (the same result for any
+# thread count).  One work item per channel instead reads N separate rows of L values from
+# each of the three arrays (x, y, gy), ~C·L floats apart, which the hardware prefetcher follows
+# badly: on the DCGAN's G2/D2 shape (64, 128, 8x8), cold, 1.09 ms against 0.44 now (0.26
+# against 0.13 in cache); G3's (64, 64, 16x16) 1.23 against 0.81.  The statistics keep one
+# channel per item: they read one array, and the chunked form of them was no faster.
+SUM_CHUNKS = 8
+
+
 @njit(parallel=True, cache=True, fastmath=REASSOC)
 def _bn_backward_sums_kernel(x, y, gy, masked, one, slope, mean, inv_std, gw, gb):
     """gb = sum g, gw = sum g xhat per channel, g = gy (or its masked scale when `masked`)."""
     N, C, L = x.shape
-    for c in prange(C):
+    chunks = min(N, SUM_CHUNKS)
+    part_b = np.zeros((chunks, C))
+    part_w = np.zeros((chunks, C))
+    for k in prange(chunks):
+        for n in range(k * N // chunks, (k + 1) * N // chunks):
+            for c in range(C):
+                mu = mean[c]
+                s = inv_std[c]
+                sb = 0.0
+                sw = 0.0
+                for l in range(L):
+                    g = gy[n, c, l]
+                    if masked:
+                        g = (one if y[n, c, l] > 0 else slope) * g
+                    sb += g
+                    sw += g * ((x[n, c, l] - mu) * s)
+                part_b[k, c] += sb
+                part_w[k, c] += sw
+    for c in range(C):
         sb = 0.0
         sw = 0.0
-        mu = mean[c]
-        s = inv_std[c]
-        for n in range(N):
-            for l in range(L):
-                g = gy[n, c, l]
-                if masked:
-                    g = (one if y[n, c, l] > 0 else slope) * g
-                sb += g
-                sw += g * ((x[n, c, l] - mu) * s)
+        for k in range(chunks):
+            sb += part_b[k, c]
+            sw += part_w[k, c]
         gb[c] = sb
         gw[c] = sw
 
