@@ -63,18 +63,29 @@ def test_im2col_col2im_are_bit_identical(gather_path, case):
 
 
 @settings(max_examples=25, deadline=None)
-@given(conv_case())
-def test_batch_innermost_col2im_is_bit_identical(case):
+@given(conv_case(), st.integers(1, 9))
+def test_batch_innermost_col2im_is_bit_identical(case, rows):
     """conv_transpose2d's scatter (columns (C, KH, KW, OH, OW, N)) adds what reference.col2im
-    adds, in the same order."""
+    adds, in the same order, whatever block of output rows a work item takes (the last block
+    of a map partial, or one block larger than the map)."""
     rng = np.random.default_rng(case["seed"])
     (KH, KW), S, P = case["K"], case["S"], case["P"]
     x_shape = (case["N"], case["C"], case["H"], case["W"])
     OH, OW = (ref.conv_output_size(x_shape[2 + d], case["K"][d], S[d], P[d]) for d in range(2))
     col = rng.standard_normal((case["C"], KH, KW, OH, OW, case["N"])).astype(case["dtype"])
     y = np.full(x_shape, np.nan, dtype=case["dtype"])      # every pixel must be written
-    cpu._col2im_batch_minor_kernel(col, S[0], S[1], P[0], P[1], y)
+    cpu._col2im_batch_minor_kernel(col, S[0], S[1], P[0], P[1], rows, y)
     np.testing.assert_array_equal(y, ref.col2im(col.transpose(5, 0, 1, 2, 3, 4), x_shape, S, P))
+
+
+@pytest.mark.parametrize("OC, OH, OW, rows", [
+    (64, 16, 16, 8),      # G3's output: 8 rows of 16 = 128-float runs
+    (128, 8, 8, 8),       # G2's: the whole 8x8 map (64 floats) is the longest run there is
+    (1, 32, 32, 4),       # G4's single channel: runs of 128, 8 work items for 2 cores
+    (1, 2, 2, 1),         # a tiny map: one row per item, as many items as there are
+    (3, 5, 7, 2)])        # the whole map (19 rows > 5) is 3 items: halved to 2 rows, 9 items
+def test_row_block_of_the_batch_innermost_col2im(OC, OH, OW, rows):
+    assert cpu._row_block(OC, OH, OW) == rows
 
 
 @settings(max_examples=25, deadline=None)
