@@ -88,6 +88,36 @@ def test_row_block_of_the_batch_innermost_col2im(OC, OH, OW, rows):
     assert cpu._row_block(OC, OH, OW) == rows
 
 
+@pytest.mark.parametrize("N, per_image, chunk", [
+    (64, 256 << 10, 32),  # G3's columns, 16 MiB: two halves of 8 MiB
+    (64, 128 << 10, 64),  # G2's, 8 MiB: the whole batch at once
+    (5, 3 << 20, 3),      # 15 MiB: two chunks, 3 + 2 images
+    (10, (8 << 20) + 1, 1),   # an image over the limit: one at a time
+    (1, 100 << 20, 1)])
+def test_batch_chunk_of_the_transposed_convolution(N, per_image, chunk):
+    assert cpu._batch_chunk(N, per_image) == chunk
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(conv_case(), st.integers(1, 4))
+def test_transposed_convolution_in_batch_chunks(monkeypatch, case, per_chunk):
+    """The batch in chunks of `per_chunk` images (the last one shorter when it does not
+    divide): every chunk lands in its own images, as the reference computes them."""
+    rng = np.random.default_rng(case["seed"])
+    dt, N, C, OC, (KH, KW), S, P = (case["dtype"], case["N"], case["C"], case["OC"], case["K"],
+                                    case["S"], case["P"])
+    x = random_array(rng, (N, C, case["H"], case["W"]), dt, case["contiguous"])
+    wt = random_array(rng, (C, OC, KH, KW), dt, case["contiguous"])
+    out = [(x.shape[2 + d] - 1) * S[d] - 2 * P[d] + case["K"][d] + case["OP"][d] for d in range(2)]
+    if min(out) < 1 or (case["H"], case["W"], P[0], P[1], out[0], out[1]) == (1, 1, 0, 0, KH, KW):
+        return                                      # no columns (see the test above)
+    image_bytes = OC * KH * KW * case["H"] * case["W"] * np.dtype(dt).itemsize
+    monkeypatch.setattr(cpu, "COL_CHUNK_BYTES", per_chunk * image_bytes)
+    assert cpu._batch_chunk(N, image_bytes) == -(-N // -(-N // per_chunk))
+    np.testing.assert_allclose(cpu.conv_transpose2d(x, wt, S, P, case["OP"]),
+                               ref.conv_transpose2d(x, wt, S, P, case["OP"]), **TOL[dt])
+
+
 @settings(max_examples=25, deadline=None)
 @given(conv_case())
 def test_batch_innermost_copy(case):
