@@ -12,9 +12,10 @@ Same names, signatures and results as `reference.py` (tested against it); regist
   gy / x), which a parallel copy does in a fraction of the GEMM's time.  The transposed
   convolution's columns are batch-innermost instead, col[(o, j, i), (h, w, n)], so that its
   scatter vectorises over the batch.
-- **Winograd for the stride-2 4×4 layers** (winograd.py): conv2d and its weight gradient with
-  kernel 4, stride 2, padding 1 (the DCGAN's) and C ≥ 16 run as 9 GEMMs with 0.5625× the
-  FLOPs, between transforms that only add and subtract.
+- **Winograd for the stride-2 4×4 layers** (winograd.py): conv2d, its weight gradient and the
+  transposed convolution (conv2d's adjoint) with kernel 4, stride 2, padding 1 (the DCGAN's)
+  and C ≥ 16 channels on the image side run as 9 GEMMs with 0.5625× the FLOPs, between
+  transforms that only add and subtract.
 - **im2col / col2im as parallel gathers.**  Each channel (or a chunk of the batch of one channel)
   is owned by one thread, so col2im adds into its planes without races and in the
   reference's order (bit-identical).  The public batch-major im2col/col2im reuse the same
@@ -526,6 +527,15 @@ def _winograd_input(x):
     return shared("winograd", x, (), lambda: winograd.input_transform(x))
 
 
+def _winograd_gy(gy):
+    """winograd.gy_transform(gy), shared the same way (a conv2d's two backward products, the
+    input gradient by the Winograd transposed convolution and the weight gradient, both
+    start from it)."""
+    if not MALLOC_TUNED:
+        return winograd.gy_transform(gy)
+    return shared("winograd_gy", gy, (), lambda: winograd.gy_transform(gy))
+
+
 def conv2d(x, w, stride=(1, 1), padding=(0, 0)):
     if not _fast_dtype(x, w):
         return reference.conv2d(x, w, stride, padding)
@@ -560,6 +570,9 @@ def conv_transpose2d(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0))
         if C == 1:
             return np.multiply(x.reshape(N, 1), w.reshape(1, OC * KH * KW)).reshape(N, OC, KH, KW)
         return blas.matmul(x.reshape(N, C), w.reshape(C, OC * KH * KW)).reshape(N, OC, KH, KW)
+    if (winograd.applies_transposed(x.shape, w.shape, stride, padding)
+            and (OH, OW) == (2 * H, 2 * W)):
+        return winograd.conv_transpose2d(_winograd_gy(x), w, x.shape)   # the DCGAN's k4 s2 p1
     # col[(o, j, i), (h, w, n)] = sum_c w[c, o, j, i] x[n, c, h, w]: one GEMM over the batch,
     # then every column entry is added onto the output pixel it belongs to (col2im).
     # (the columns batch-innermost: x copied to (C, H·W, n) first, see _col2im_batch_minor_kernel;
@@ -612,7 +625,7 @@ def conv2d_grad_weight(x, gy, kernel_size, stride=(1, 1), padding=(0, 0)):
                          f"{(OH, OW)} output of x {tuple(x.shape)}")
     OC = gy.shape[1]
     if winograd.applies(x.shape, kernel_size, stride, padding):
-        return winograd.conv2d_grad_weight(_winograd_input(x), gy, x.shape)
+        return winograd.conv2d_grad_weight(_winograd_input(x), _winograd_gy(gy), x.shape)
     col = _im2col_channel_major(x, KH, KW, stride, padding).reshape(C * KH * KW, -1)
     gyT = _channel_major(gy, "t")                                 # (OC, N, OH·OW)
     # gW[o, (c, j, i)] = sum over (n, p, q) of gy[n, o, p, q] col[(c, j, i), (n, p, q)]:

@@ -38,13 +38,23 @@ All transform coefficients are 0 and ±1 (sums and differences), so float32 roun
 at the level of a reordered GEMM sum.  Tiles must fit exactly: H and W multiples of 4
 (OH, OW even); everything else takes the im2col path of cpu.py.
 
-The input gradient (a transposed convolution) stays on im2col/col2im: its Winograd form needs
-4 phases × 9 points = 36 thin GEMMs (C × OC × N·tiles each), which MKL ran no faster than the
-one big GEMM they replace (3.4 against 3.45 ms at D2's shape).
+The transposed convolution (conv2d's input gradient, and a generator's layers) is the adjoint
+of the same linear map, each step transposed and taken in reverse order:
 
-`conv2d_readable` / `conv2d_grad_weight_readable` are the algorithm in NumPy einsums (the
-teaching version, tested against reference.conv2d); the Numba loops below compute the same
-transforms in one parallel pass each.
+    gM[k] (OC, N·tiles) = A g Aᵀ          per 2×2 tile g of gy  (adjoint of Aᵀ M A; A = G,
+                                                                so it is Ugy of the weight gradient)
+    gV[k] (4C, N·tiles) = U[k]ᵀ @ gM[k]   9 GEMMs
+    gx                  = B gV Bᵀ         per tile, added back where the data tile was read
+                                          (adjacent tiles of a phase share a row or column)
+
+Written per output phase instead it needed 4 phases × 9 points = 36 thin GEMMs, which MKL ran
+no faster than the one big im2col GEMM (3.4 against 3.45 ms at D2's shape); as the adjoint
+it is 9 GEMMs with the forward's shapes: G3's shape 3.4 -> 3.0 ms in cache, and a DCGAN step
+95.6 / 98.2 -> 89.4 / 90.8 ms (scripts/step_breakdown.py, alternating runs).
+
+`conv2d_readable`, `conv2d_grad_weight_readable` and `conv_transpose2d_readable` are the
+algorithm in NumPy einsums (the teaching version, tested against reference.py); the Numba
+loops below compute the same transforms in one parallel pass each.
 """
 from __future__ import annotations
 
@@ -70,6 +80,14 @@ def applies(x_shape, kernel_size, stride, padding) -> bool:
             and tuple(padding) == (1, 1) and len(x_shape) == 4
             and x_shape[2] % 4 == 0 and x_shape[3] % 4 == 0
             and x_shape[1] >= MIN_CHANNELS and min(x_shape) > 0)
+
+
+def applies_transposed(x_shape, w_shape, stride, padding) -> bool:
+    """Whether conv_transpose2d of an NCHW x by w (C_in, C_out, 4, 4) takes this path: the
+    adjoint of a conv2d that `applies`, to an output of (2H, 2W) (output_padding 0)."""
+    return (len(x_shape) == 4 and len(w_shape) == 4 and w_shape[0] == x_shape[1]
+            and applies((x_shape[0], w_shape[1], 2 * x_shape[2], 2 * x_shape[3]),
+                        w_shape[2:], stride, padding))
 
 
 # ---------------------------------------------------------------------------------------
@@ -115,6 +133,29 @@ def conv2d_grad_weight_readable(x, gy):
     Mp = np.einsum("klonTS,klcabnTS->klocab", Ugy, V)               # the 9 products
     gwp = np.einsum("uk,vl,klocab->ocabuv", AT, AT, Mp)             # [o, c, a, b, u, v]
     return gwp.transpose(0, 1, 4, 2, 5, 3).reshape(OC, C, 4, 4).astype(x.dtype)
+
+
+def conv_transpose2d_readable(x, w):
+    """conv_transpose2d(x, w, stride 2, padding 1) for w (C_in, C_out, 4, 4): the adjoint of
+    conv2d_readable(., w) (w read as a conv weight, C_in = its output channels), each step of
+    the forward transposed and taken in reverse order."""
+    N, Ci, H, W = x.shape
+    Co = w.shape[1]
+    g = x.reshape(N, Ci, H // 2, 2, W // 2, 2)                      # [n, o, T, α, S, β]
+    gM = np.einsum("ik,jl,noTiSj->klonTS", AT, AT, g)               # adjoint of Aᵀ m A
+    wph = w.reshape(Ci, Co, 2, 2, 2, 2).transpose(0, 1, 3, 5, 2, 4)  # [o, c, a, b, u, v]
+    U = np.einsum("ku,lv,ocabuv->klocab", G, G, wph)
+    gV = np.einsum("klocab,klonTS->klcabnTS", U, gM)                # the 9 products, Uᵀ
+    gd = np.einsum("kr,ls,klcabnTS->ncabTSrs", BT, BT, gV)          # adjoint of Bᵀ d B
+    # ... and of _data_tiles: every tile added back where it was read (neighbours overlap by
+    # one row / column of their phase), then the padding cut off
+    TH, TW = H // 2, W // 2
+    ypad = np.zeros((N, Co, 2 * H + 2, 2 * W + 2), dtype=np.result_type(x, w))
+    yph = ypad.reshape(N, Co, H + 1, 2, W + 1, 2).transpose(0, 1, 3, 5, 2, 4)   # a view
+    for r in range(3):
+        for s in range(3):
+            yph[..., r:r + 2 * TH:2, s:s + 2 * TW:2] += gd[..., r, s]
+    return ypad[:, :, 1:-1, 1:-1].astype(x.dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,6 +244,68 @@ def _input_kernel(x, V):
                             d20, d21, d22 = pad[o2 + m], pad[o2 + n2 + m], pad[o2 + n4 + m]
                             v = _bt_d_b(d00, d01, d02, d10, d11, d12, d20, d21, d22)
                             _put_points(Vf, t0 + m, P, v)
+
+
+@njit(cache=True)
+def _b_v_bt(v00, v01, v02, v10, v11, v12, v20, v21, v22):
+    """B v Bᵀ of the 3×3 points of one tile (the adjoint of _bt_d_b): a 3×3 data tile."""
+    e00, e01, e02 = v00, v01, v02                                  # B v, rows
+    e10, e11, e12 = v10 - v00 - v20, v11 - v01 - v21, v12 - v02 - v22
+    e20, e21, e22 = v20, v21, v22
+    return (e00, e01 - e00 - e02, e02, e10, e11 - e10 - e12, e12, e20, e21 - e20 - e22, e22)
+
+
+@njit(parallel=True, cache=True)
+def _input_adjoint_kernel(gV, y):
+    """The adjoint of _input_kernel: each (B gV Bᵀ) tile added back onto the padded pixels its
+    data tile was read from, the padding cut off; y (N, C, H, W) is overwritten."""
+    N, C, H, W = y.shape
+    TH, TW, Wp = H // 4, W // 4, W + 2
+    NT = N * TH * TW
+    P = U64(4 * C * NT)
+    P2, P3, P4, P5, P6, P7, P8 = (U64(2) * P, U64(3) * P, U64(4) * P, U64(5) * P, U64(6) * P,
+                                  U64(7) * P, U64(8) * P)
+    Vf, yf = gV.reshape(-1), y.reshape(-1)
+    n2, n4 = U64(2 * N), U64(4 * N)
+    R = max(1, min(H, 128 // W))                 # rows per run of the copy out
+    for c in prange(C):
+        # pad[(h, w), n]: a channel's padded planes, batch innermost like _input_kernel's, so
+        # that the adds run over 64 contiguous values; one thread owns it (no races)
+        pad = np.zeros((H + 2) * Wp * N, dtype=y.dtype)
+        for a in range(2):
+            for b in range(2):
+                ch = U64((c * 4 + a * 2 + b) * NT)
+                for T in range(TH):
+                    for S in range(TW):
+                        o0 = U64(((4 * T + a) * Wp + 4 * S + b) * N)
+                        o1, o2 = o0 + U64(2 * Wp * N), o0 + U64(4 * Wp * N)
+                        t0 = ch + U64((T * TW + S) * N)
+                        for n in range(N):
+                            m = U64(n)
+                            t = t0 + m
+                            d = _b_v_bt(Vf[t], Vf[P + t], Vf[P2 + t], Vf[P3 + t], Vf[P4 + t],
+                                        Vf[P5 + t], Vf[P6 + t], Vf[P7 + t], Vf[P8 + t])
+                            pad[o0 + m] += d[0]
+                            pad[o0 + n2 + m] += d[1]
+                            pad[o0 + n4 + m] += d[2]
+                            pad[o1 + m] += d[3]
+                            pad[o1 + n2 + m] += d[4]
+                            pad[o1 + n4 + m] += d[5]
+                            pad[o2 + m] += d[6]
+                            pad[o2 + n2 + m] += d[7]
+                            pad[o2 + n4 + m] += d[8]
+        # pad's interior out to y[n, c]: 16 images at a time over R rows, so that the strided
+        # reads stay in L1 while each image's rows go out as one run of R·W floats (the whole
+        # plane an image at a time re-read pad from L2 for every image: 0.36 against 0.19 ms
+        # at G3's shape)
+        for n0 in range(0, N, 16):
+            for h0 in range(0, H, R):
+                for n in range(n0, min(N, n0 + 16)):
+                    dst = U64((n * C + c) * H * W)
+                    for h in range(h0, min(H, h0 + R)):
+                        src = U64(((h + 1) * Wp + 1) * N + n)
+                        for w in range(W):
+                            yf[dst + U64(h * W + w)] = pad[src + U64(w * N)]
 
 
 @njit(parallel=True, cache=True)
@@ -319,15 +422,38 @@ def conv2d(V, w, x_shape):
     return y
 
 
-def conv2d_grad_weight(V, gy, x_shape):
-    """conv2d_grad_weight(x, gy, 4×4, stride 2, padding 1) from x's transform V."""
+def gy_transform(gy):
+    """Ugy (9, OC, TH·TW·N) of a C-contiguous float gy (N, OC, OH, OW), OH and OW even."""
     N, OC, OH, OW = gy.shape
-    C = x_shape[1]
-    Ugy = np.empty((9, OC, V.shape[2]), dtype=gy.dtype)
+    Ugy = np.empty((9, OC, N * (OH // 2) * (OW // 2)), dtype=gy.dtype)
     _gy_kernel(gy, Ugy)
-    Mp = np.empty((9, OC, 4 * C), dtype=gy.dtype)
+    return Ugy
+
+
+def conv2d_grad_weight(V, Ugy, x_shape):
+    """conv2d_grad_weight(x, gy, 4×4, stride 2, padding 1) from x's transform V and gy's Ugy."""
+    OC, C = Ugy.shape[1], x_shape[1]
+    dtype = Ugy.dtype
+    Mp = np.empty((9, OC, 4 * C), dtype=dtype)
     for k in range(9):
         blas.matmul(Ugy[k], V[k].T, out=Mp[k])
-    gw = np.empty((OC, C, 4, 4), dtype=gy.dtype)
+    gw = np.empty((OC, C, 4, 4), dtype=dtype)
     _grad_weight_output_kernel(Mp, gw)
     return gw
+
+
+def conv_transpose2d(gM, w, x_shape):
+    """conv_transpose2d(x, w, stride 2, padding 1) for w (C_in, C_out, 4, 4) and an x of
+    `x_shape` (N, C_in, H, W), H and W even, from gM = gy_transform(x): the adjoint of conv2d
+    (the adjoint of the output transform Aᵀ m A is A g Aᵀ, and A = G, so x's transform is the
+    weight gradient's gy transform), 9 GEMMs with Uᵀ, then the adjoint of the input transform."""
+    N, Ci, H, W = x_shape
+    Co = w.shape[1]
+    U = np.empty((9, Ci, 4 * Co), dtype=w.dtype)
+    _filter_kernel(w, U)
+    gV = np.empty((9, 4 * Co, gM.shape[2]), dtype=gM.dtype)
+    for k in range(9):
+        blas.matmul(U[k].T, gM[k], out=gV[k])
+    y = np.empty((N, Co, 2 * H, 2 * W), dtype=gM.dtype)
+    _input_adjoint_kernel(gV, y)
+    return y

@@ -42,7 +42,7 @@ KERNELS = ["_im2col_kernel", "_im2col_table_kernel", "_col2im_kernel", "_swap01"
            "_adam_kernel", "_pairwise_l1_kernel", "_pairwise_l1_grad_kernel",
            "_pairwise_l1_grad_adjoint_kernel"]
 # the Winograd transforms of the k4 s2 p1 convolutions (kernels/winograd.py)
-WINOGRAD_KERNELS = ["_input_kernel", "_filter_kernel", "_output_kernel", "_gy_kernel",
+WINOGRAD_KERNELS = ["_input_kernel", "_filter_kernel", "_output_kernel", "_gy_kernel", "_input_adjoint_kernel",
                     "_grad_weight_output_kernel"]
 
 
