@@ -27,6 +27,13 @@ def every_channel_count(monkeypatch):
 
 
 
+def recording_calls(monkeypatch, name):
+    """Wrap winograd.<name> so that each call appends its argument's shape to the list returned."""
+    calls, inner = [], getattr(winograd, name)
+    monkeypatch.setattr(winograd, name, lambda a: calls.append(a.shape) or inner(a))
+    return calls
+
+
 @st.composite
 def wino_case(draw):
     return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 5)), OC=draw(st.integers(1, 5)),
@@ -82,9 +89,7 @@ def test_fast_transposed_convolution_equals_the_reference(every_channel_count, m
                      case["contiguous"])
     w = random_array(rng, (case["OC"], case["C"]) + K, dt, case["contiguous"])
     assert winograd.applies_transposed(x.shape, w.shape, S, P)
-    calls = []
-    inner = winograd.gy_transform
-    monkeypatch.setattr(winograd, "gy_transform", lambda a: calls.append(a.shape) or inner(a))
+    calls = recording_calls(monkeypatch, "gy_transform")
     y = cpu.conv_transpose2d(x, w, S, P, (0, 0))
     assert calls == [x.shape]                                   # the path was taken
     assert y.shape == (case["N"], case["C"], case["H"], case["W"]) and y.dtype == dt
@@ -92,8 +97,8 @@ def test_fast_transposed_convolution_equals_the_reference(every_channel_count, m
     np.testing.assert_allclose(y, ref.conv_transpose2d(x, w, S, P, (0, 0)), **tol)
     # the Numba kernels compute what the einsums do (up to the order of a few terms)
     x64, w64 = np.asarray(x, np.float64), np.asarray(w, np.float64)
-    np.testing.assert_allclose(winograd.conv_transpose2d(inner(np.ascontiguousarray(x64)), w64,
-                                                         x.shape),
+    gM = winograd.gy_transform(np.ascontiguousarray(x64))
+    np.testing.assert_allclose(winograd.conv_transpose2d(gM, w64, x.shape),
                                winograd.conv_transpose2d_readable(x64, w64), rtol=1e-13, atol=1e-13)
 
 
@@ -108,9 +113,7 @@ def test_fast_transposed_convolution_equals_the_reference(every_channel_count, m
     ((0, 3, 4, 4), 16, (2, 2), (1, 1), (0, 0), False),
 ])
 def test_which_transposed_convolutions_take_the_path(monkeypatch, x_shape, c_out, s, p, op, takes):
-    calls = []
-    inner = winograd.gy_transform
-    monkeypatch.setattr(winograd, "gy_transform", lambda a: calls.append(1) or inner(a))
+    calls = recording_calls(monkeypatch, "gy_transform")
     rng = np.random.default_rng(5)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal((x_shape[1], c_out) + K).astype(np.float32)
@@ -151,9 +154,7 @@ def test_dcgan_shapes_at_the_real_threshold():
 ])
 def test_which_calls_take_the_path(monkeypatch, shape, k, s, p, takes):
     assert winograd.applies(shape, k, s, p) is takes
-    calls = []
-    inner = winograd.input_transform
-    monkeypatch.setattr(winograd, "input_transform", lambda x: calls.append(1) or inner(x))
+    calls = recording_calls(monkeypatch, "input_transform")
     rng = np.random.default_rng(2)
     x = rng.standard_normal(shape).astype(np.float32)
     w = rng.standard_normal((3, shape[1]) + k).astype(np.float32)
@@ -170,9 +171,7 @@ def test_a_transposed_conv_backward_transforms_gy_once(monkeypatch):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 8, 4, 4)).astype(np.float32)
     w = rng.standard_normal((8, 16, 4, 4)).astype(np.float32)     # C_in 8 -> C_out 16
-    calls = []
-    inner = winograd.input_transform
-    monkeypatch.setattr(winograd, "input_transform", lambda a: calls.append(a.shape) or inner(a))
+    calls = recording_calls(monkeypatch, "input_transform")
     xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
     y = F.conv_transpose2d(xt, wt, stride=2, padding=1)          # (2, 16, 8, 8)
     gy = rng.standard_normal(y.shape).astype(np.float32)
@@ -191,9 +190,7 @@ def test_a_conv_backward_transforms_gy_once(monkeypatch):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 16, 8, 8)).astype(np.float32)
     w = rng.standard_normal((8, 16, 4, 4)).astype(np.float32)     # C 16 -> OC 8
-    calls = []
-    inner = winograd.gy_transform
-    monkeypatch.setattr(winograd, "gy_transform", lambda a: calls.append(a.shape) or inner(a))
+    calls = recording_calls(monkeypatch, "gy_transform")
     xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
     y = F.conv2d(xt, wt, stride=2, padding=1)                    # (2, 8, 4, 4)
     gy = rng.standard_normal(y.shape).astype(np.float32)
