@@ -29,12 +29,18 @@ QUICK = dict(min_sample_s={"kernels": 0.0, "layers": 0.0, "steps": 0.0},
              budget_s={"kernels": 0.0, "layers": 0.0, "steps": 0.0},
              min_n=1, max_n=1, rounds={"kernels": 1, "layers": 1, "steps": 1}, batch=4,
              ref_steps=False)
+# For a short lease on a GPU, where timings barely drift: one round, fewer and shorter samples.
+BRIEF = dict(FULL, min_sample_s={"kernels": 0.005, "layers": 0.01, "steps": 0.0},
+             budget_s={"kernels": 0.05, "layers": 0.1, "steps": 1.0}, min_n=3, max_n=7,
+             rounds={"kernels": 1, "layers": 1, "steps": 1})
 SWITCH_PAUSE_S = 0.02     # lets the other side's spinning BLAS/OpenMP threads go to sleep
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m bench", description=__import__("bench").__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny batch, 2 samples: a smoke run (tests)")
+    ap.add_argument("--brief", action="store_true",
+                    help="one round of fewer, shorter samples (a short GPU lease)")
     ap.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch")
     ap.add_argument("--only", choices=["kernels", "layers", "steps"], help="one group of workloads")
     ap.add_argument("--out", default=DEFAULT_OUT, help="the JSON report (a .md table is written beside it)")
@@ -228,7 +234,7 @@ def meta(args, batch, fast, torch_info, device) -> dict:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    cfg = dict(QUICK if args.quick else FULL)
+    cfg = dict(QUICK if args.quick else BRIEF if args.brief else FULL)
     batch = args.batch or cfg["batch"]
     t_start = time.perf_counter()
     from tqdm import tqdm

@@ -277,6 +277,8 @@ def _setup(device: str, threads: int):
     global DEV
     DEV = device
     torch.set_num_threads(threads)
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True       # PyTorch at its best: cuDNN's autotuner
 
 
 def serve() -> int:

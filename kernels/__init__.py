@@ -17,6 +17,7 @@ import contextlib
 import importlib
 import os
 import threading
+import warnings
 
 import numpy as np
 
@@ -26,6 +27,7 @@ MODES = ("reference", "fast")
 _FAST_MODULES = {"cpu": "tinygan.kernels.cpu", "cuda": "tinygan.kernels.cuda"}
 _fast: dict[str, dict] = {"cpu": {}, "cuda": {}}
 _loaded: dict[str, bool] = {}
+_fallback_reason: dict[str, str] = {}
 _mode = os.environ.get("TINYGAN_KERNELS", "fast")
 
 
@@ -51,12 +53,33 @@ def register(name: str, backend: str, fn) -> None:
 
 
 def _load_fast(backend: str) -> None:
-    if backend not in _loaded:
-        _loaded[backend] = True
-        try:
-            importlib.import_module(_FAST_MODULES[backend])
-        except ImportError:        # the fast module is not written yet, or its compiler is missing
-            pass
+    """Import the fast module of `backend` once, and prove it can run before trusting it.
+
+    A fast module may import fine and still be unusable: on a GPU machine numba.cuda can lack
+    libNVVM, or emit PTX newer than the driver accepts, and such errors would otherwise surface
+    at a kernel's first launch, inside a user's op.  So a module may define `smoke_test()`,
+    which launches a tiny kernel and checks its result; if the import or the smoke test fails,
+    the backend serves the reference kernels (plain NumPy/CuPy, which need no compiler) and
+    says why, once."""
+    if backend in _loaded:
+        return
+    _loaded[backend] = True
+    try:
+        module = importlib.import_module(_FAST_MODULES[backend])
+        smoke_test = getattr(module, "smoke_test", None)
+        if smoke_test is not None:
+            smoke_test()
+    except Exception as e:       # ImportError, a compiler or driver error, a wrong result
+        _fast[backend].clear()
+        _fallback_reason[backend] = f"{type(e).__name__}: {e}"
+        warnings.warn(f"tinygan.kernels: the fast {backend} kernels cannot run here, so the "
+                      f"reference kernels serve instead ({_fallback_reason[backend]})",
+                      RuntimeWarning, stacklevel=3)
+
+
+def fallback_reason(backend: str) -> str | None:
+    """Why the fast `backend` kernels were set aside (None: they load, or were never asked for)."""
+    return _fallback_reason.get(backend)
 
 
 def get(name: str, xp=np):

@@ -44,6 +44,7 @@ float64 (slow on most GPUs, and different from the reference's rounding).
 """
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -55,6 +56,7 @@ try:
 except Exception as e:                 # a broken Numba/CUDA install: the registry falls back
     raise ImportError(f"tinygan.kernels.cuda needs numba.cuda: {e}") from e
 
+from tinygan import backend
 from tinygan.backend import get_array_module
 
 from . import reference, register
@@ -63,15 +65,13 @@ from .reference import conv_output_size, conv_transpose_output_size
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
 if not SIMULATOR and cuda.is_available():
-    # A GPU is here, so CuPy arrays will come: make sure Numba can also compile for it, or
-    # every op would fail at its first launch.  An ImportError makes the registry fall back
-    # to the reference kernels, which run on CuPy without any compiler.
+    # A GPU is here, so CuPy arrays will come: make sure Numba can also compile for it.  The
+    # ImportError makes the registry serve the reference kernels (plain CuPy, no compiler)
+    # and say why; `smoke_test` below catches what only a launch shows.
     from numba.cuda.cudadrv import nvvm as _nvvm
     if not _nvvm.is_available():
-        import warnings
-        warnings.warn("tinygan.kernels.cuda: Numba finds no libNVVM (install the CUDA toolkit "
-                      "or set CUDA_HOME); using the reference CuPy kernels", RuntimeWarning)
-        raise ImportError("tinygan.kernels.cuda: numba.cuda cannot compile (no libNVVM)")
+        raise ImportError("numba.cuda finds no libNVVM to compile with (pip install the "
+                          "cuda12/cuda13 extra, or point CUDA_HOME at a CUDA toolkit)")
 
 # Threads per block.  A real GPU gets 256 (8 warps), a good default for memory-bound kernels.
 # The simulator runs every thread as a Python thread, so it gets few, small blocks: the
@@ -100,22 +100,31 @@ if SIMULATOR:
     def _stream(xp):
         return 0
 else:
-    _streams: dict[int, object] = {}
+    _streams: dict[tuple[int, int], object] = {}
 
     def _dev(a):
         """A Numba view of a CuPy array (CUDA array interface; no copy, strides kept).
 
         sync=False: Numba would otherwise synchronise the array's stream at every launch; we
-        launch on that same stream (`_stream`), so the ordering is already right."""
+        launch on that same stream (`_stream`), so the ordering is already right.  An empty
+        array has no memory behind it (a null pointer, which Numba rejects) and no kernel is
+        launched over it (`_launch`), so it is passed as None."""
+        if a.size == 0:
+            return None
         return cuda.as_cuda_array(a, sync=False)
 
     def _stream(xp):
-        """CuPy's current stream as a Numba stream (memoized by its handle)."""
-        ptr = xp.cuda.get_current_stream().ptr
-        s = _streams.get(ptr)
+        """CuPy's current stream as a Numba stream, memoized by (device, handle).
+
+        Handle 0 is CuPy's null stream, which is CUDA's *legacy* default stream (it orders
+        itself with every blocking stream); Numba's `default_stream()` can be the per-thread
+        one instead, depending on NUMBA_CUDA_PER_THREAD_DEFAULT_STREAM, so name it exactly.
+        A handle is only unique on its device, hence the device in the key."""
+        key = (xp.cuda.Device().id, xp.cuda.get_current_stream().ptr)
+        s = _streams.get(key)
         if s is None:
-            s = cuda.default_stream() if ptr == 0 else cuda.external_stream(ptr)
-            _streams[ptr] = s
+            s = cuda.legacy_default_stream() if key[1] == 0 else cuda.external_stream(key[1])
+            _streams[key] = s
         return s
 
 
@@ -666,3 +675,76 @@ KERNELS = ("im2col", "col2im", "conv2d", "conv_transpose2d", "conv2d_grad_weight
 
 for _name in KERNELS:
     register(_name, "cuda", globals()[_name])
+
+
+# ---------------------------------------------------------------------------------------
+# Proving the toolchain before the first real op
+
+def _linker_setting():
+    """(module, attribute) of Numba's switch to link through nvJitLink, or None."""
+    for modname in ("numba.cuda.core.config", "numba.cuda.config", "numba.core.config"):
+        try:
+            mod = importlib.import_module(modname)
+        except ImportError:
+            continue
+        if hasattr(mod, "CUDA_ENABLE_PYNVJITLINK"):
+            return mod, "CUDA_ENABLE_PYNVJITLINK"
+    return None
+
+
+def _launch_once():
+    """leaky_relu on four numbers, through the full path (compile, link, load, launch)."""
+    xp = backend.xp_for("cuda")
+    x = xp.asarray(np.array([-2.0, -0.5, 0.0, 3.0], dtype=np.float32))
+    got = backend.as_numpy(leaky_relu(x, 0.5))
+    want = np.array([-1.0, -0.25, 0.0, 3.0], dtype=np.float32)
+    if not np.array_equal(got, want):
+        raise RuntimeError(f"the CUDA smoke kernel computed {got}, expected {want}")
+
+
+def smoke_test() -> None:
+    """Compile and launch one tiny kernel, so that a broken toolchain shows now, not inside a
+    user's op (the registry calls this once, and falls back to the reference kernels if it
+    raises).  Nothing to prove in the simulator or without a working GPU.
+
+    The one failure with a known cure: NVVM newer than the driver emits PTX of an ISA version
+    the driver cannot load (CUDA_ERROR_UNSUPPORTED_PTX_VERSION).  Within one CUDA major
+    version, nvJitLink compiles that PTX to machine code the older driver loads (minor-version
+    compatibility), so if Numba is not linking through it already, switch it on and retry."""
+    if SIMULATOR or not backend.cuda_available():
+        return
+    try:
+        _launch_once()
+    except Exception as e:
+        setting = _linker_setting()
+        if "PTX" not in str(e).upper() or setting is None or getattr(*setting):
+            raise
+        setattr(*setting, True)
+        _leaky_relu_kernel.overloads.clear()        # drop any half-made compile
+        _launch_once()
+
+
+def describe() -> dict:
+    """The toolchain behind these kernels, for reports (scripts/gpu_check.sh, the bench)."""
+    from importlib import metadata
+    info = {"simulator": SIMULATOR, "numba": numba.__version__}
+    for dist in ("numba-cuda", "cupy-cuda13x", "cupy-cuda12x", "cupy", "cuda-bindings",
+                 "nvidia-nvjitlink", "nvidia-cuda-nvcc"):
+        try:
+            info[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    if SIMULATOR:
+        return info
+    try:
+        from numba.cuda.cudadrv import nvvm as _nvvm
+        info["nvvm"] = ".".join(map(str, _nvvm.NVVM().get_version()))
+    except Exception as e:
+        info["nvvm"] = f"unavailable ({type(e).__name__}: {e})"
+    try:
+        info["driver_cuda"] = ".".join(map(str, cuda.cudadrv.driver.driver.get_version()))
+    except Exception as e:
+        info["driver_cuda"] = f"unavailable ({type(e).__name__}: {e})"
+    setting = _linker_setting()
+    info["nvjitlink_linker"] = bool(getattr(*setting)) if setting else None
+    return info

@@ -1,104 +1,140 @@
 #!/usr/bin/env bash
-# The GPU checks, for a machine with a CUDA GPU, CuPy and Numba (CI has none of them).
-#   bash scripts/gpu_check.sh            # PYTHON=python3.12 bash scripts/gpu_check.sh
-#   QUICK=1 bash scripts/gpu_check.sh    # skip the whole-suite GPU runs and the timings
+# Everything a GPU machine can tell us, in one run that fits a short lease (CI has no GPU).
 #
-# 1. what the machine has (GPU, CuPy, Numba, libNVVM);
-# 2. the numba.cuda kernels compiled to PTX for this GPU (scripts/cuda_ptx_check.py);
-# 3. tests/test_cuda_kernels.py for real: the [gpu] tests run the kernels on CuPy arrays,
-#    and the simulator run happens too;
-# 4. every GPU test of the suite (`-m gpu`: the device-parametrised tests' cuda cases), in
-#    fast mode and with TINYGAN_KERNELS=reference (the reference kernels must run everything);
-# 5. a short timing of each CUDA kernel against its reference on DCGAN-sized arrays.
-# Exit status: non-zero when any step fails (all steps run).
+#   bash scripts/gpu_check.sh [OUT_DIR]          # default: gpu_check_out/
+#   BUDGET=540 SKIP_REFERENCE=1 bash scripts/gpu_check.sh /tmp/gc
+#
+# No install step: tinygan runs from this checkout through PYTHONPATH (a pip install can fail
+# on an old setuptools, and costs lease time), under the machine's own python3, CuPy, Numba
+# and PyTorch.  Every step runs under a time limit and writes OUT_DIR/NN_step.log; a step
+# that fails does not stop the later ones; OUT_DIR/summary.txt has one line per step.  Steps
+# are ordered by what they tell: the toolchain and a launch of every kernel first, the slow
+# reference-mode test pass last.  When less than a step's limit is left of BUDGET seconds,
+# the step runs with what is left, or is skipped.
+#
+#  1 machine     nvidia-smi, versions (driver, CUDA, CuPy, Numba, numba-cuda, NVVM, nvJitLink,
+#                PyTorch), and the error behind "no CUDA" instead of a bare no
+#  2 smoke       every CUDA kernel launched once on tiny inputs against its reference
+#  3 tests       pytest -m gpu, fast kernels (simulator and PTX-only tests deselected), which
+#                includes tests/test_gpu.py: stream ordering on a non-blocking stream, a tensor
+#                over 2^31 elements, a DCGAN step on the GPU against the CPU
+#    profile     a DCGAN step's ms and cProfile's top rows (scripts/step_profile.py)
+#  4 main job    tinygan train dcgan --device cuda (the README's job, 600 steps), then eval
+#  5 bench       python -m bench --device cuda --brief against PyTorch + cuDNN: every workload
+#                at batch 64, the training steps at batch 256
+#  6 ptx         the kernels compiled to PTX for this GPU and assembled (scripts/cuda_ptx_check.py)
+#  7 reference   tinygan train dcgan --device cuda --steps 50 in reference mode
+#  8 sanitizer   compute-sanitizer memcheck and racecheck on the smoke script, where it works
+#  9 ref tests   pytest -m gpu with TINYGAN_KERNELS=reference (SKIP_REFERENCE=1 skips it)
+# Exit status: 0 when every step that ran passed.
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PYTHON=${PYTHON:-python}
-PYTEST=("$PYTHON" -m pytest -q -p no:cacheprovider)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OUT=$(mkdir -p "${1:-gpu_check_out}" && cd "${1:-gpu_check_out}" && pwd)
+PYTHON=${PYTHON:-python3}
+BUDGET=${BUDGET:-540}
+export PYTHONUNBUFFERED=1
+export TINYGAN_OFFLINE=1         # no network there: the shipped MNIST digits, as in CI's main job
 status=0
-step() { echo; echo "== $*"; }
-run() { "$@" || { echo "!! FAILED: $*"; status=1; }; }
+n=0
+: >"$OUT/summary.txt"
 
-# tinygan must be importable; the kernels/ folder becomes tinygan.kernels only once installed.
+# tinygan.kernels is the kernels/ folder, mapped in by pyproject's package-dir at install time;
+# without an install, a shadow package of links gives the same layout.
 if ! "$PYTHON" -c "import tinygan.kernels" 2>/dev/null; then
-    step "install tinygan (editable, no dependencies)"
-    "$PYTHON" -m pip install -q --no-deps --no-build-isolation -e . || {
-        echo "cannot install tinygan here"; exit 1; }
+    site=$(mktemp -d)
+    mkdir "$site/tinygan"
+    for f in "$ROOT"/tinygan/*; do ln -s "$f" "$site/tinygan/"; done
+    ln -s "$ROOT/kernels" "$site/tinygan/kernels"
+    export PYTHONPATH="$site:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+else
+    export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
-step "machine"
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
-run "$PYTHON" - <<'PY'
-import numba, numba.cuda as cuda
-import tinygan
-print("numba", numba.__version__, "| cuda available:", cuda.is_available())
-from numba.cuda.cudadrv import nvvm
-print("libNVVM:", nvvm.is_available())
+# step NAME LIMIT_S CMD...: run CMD under min(LIMIT_S, what is left), log to OUT/NN_NAME.log
+step() {
+    local name=$1 limit=$2; shift 2
+    n=$((n + 1))
+    local log
+    log=$(printf '%s/%02d_%s.log' "$OUT" "$n" "$name")
+    local left=$((BUDGET - SECONDS))
+    [ "$left" -lt "$limit" ] && limit=$left
+    if [ "$limit" -lt 15 ]; then
+        printf '%-12s SKIPPED (%d s of the budget left)\n' "$name" "$left" | tee -a "$OUT/summary.txt"
+        return 0
+    fi
+    echo "== $name (limit ${limit} s): $*"
+    local t0=$SECONDS rc=0
+    timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1 || rc=$?
+    local verdict=PASS
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then verdict="TIMEOUT"; status=1
+    elif [ "$rc" -ne 0 ]; then verdict="FAIL (exit $rc)"; status=1; fi
+    printf '%-12s %-16s %4d s  %s\n' "$name" "$verdict" $((SECONDS - t0)) "$(basename "$log")" \
+        | tee -a "$OUT/summary.txt"
+    [ "$verdict" = PASS ] || tail -n 25 "$log"
+}
+
+step machine 60 bash -c '
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || echo "no nvidia-smi"
+    nvidia-smi | head -4
+    '"$PYTHON"' -m pip list 2>/dev/null | grep -i -E "^(cupy|numba|numpy|torch|cuda|nvidia-(nvjitlink|cuda-nvcc|cuda-runtime)|setuptools|pytest)" || true
+    command -v ptxas nvcc compute-sanitizer; nvcc --version 2>/dev/null | tail -2
+    '"$PYTHON"' - <<PY
+import tinygan, traceback
+print("tinygan from", tinygan.__file__)
 try:
     import cupy
-    print("cupy", cupy.__version__, "| CUDA runtime", cupy.cuda.runtime.runtimeGetVersion())
-except Exception as e:
-    print("cupy: not usable:", e)
+    cupy.cuda.runtime.getDeviceCount()
+    cupy.zeros(1).sum().item()
+except Exception:
+    traceback.print_exc()
 print("tinygan.cuda_available():", tinygan.cuda_available())
-assert tinygan.cuda_available(), "no working CUDA device: the GPU tests would all be skipped"
-PY
+raise SystemExit(0 if tinygan.cuda_available() else 1)
+PY'
 
-step "numba.cuda kernels -> PTX for this GPU"
-cc=$("$PYTHON" -c "import numba.cuda as c; print('%d.%d' % c.get_current_device().compute_capability)" 2>/dev/null || echo 9.0)
-run "$PYTHON" scripts/cuda_ptx_check.py --cc "$cc"
+step smoke 240 "$PYTHON" scripts/gpu_smoke.py
 
-step "tests/test_cuda_kernels.py (CuPy arrays, and the simulator run)"
-run "${PYTEST[@]}" -rs tests/test_cuda_kernels.py
+# one hung test must not eat the lease (pytest-timeout, where installed)
+per_test=()
+"$PYTHON" -c "import pytest_timeout" 2>/dev/null && per_test=(--timeout=120)
+PYTEST_GPU=("$PYTHON" -m pytest -q -p no:cacheprovider -m gpu -rfE "${per_test[@]}"
+            -k "not simulator and not compile_to_ptx")
+step tests 300 "${PYTEST_GPU[@]}" --junitxml="$OUT/tests_fast.xml" tests
 
-if [ -z "${QUICK:-}" ]; then
-    step "every GPU test of the suite, fast kernels"
-    run env TINYGAN_KERNELS=fast "${PYTEST[@]}" -m gpu tests
-    step "every GPU test of the suite, reference kernels"
-    run env TINYGAN_KERNELS=reference "${PYTEST[@]}" -m gpu tests
+step profile 90 "$PYTHON" scripts/step_profile.py --device cuda --variant dcgan --batch 64
 
-    step "timings: CUDA kernel vs reference kernel (CuPy), median of 20, DCGAN shapes"
-    run "$PYTHON" - <<'PY'
-import time
-import cupy as cp
-from tinygan.kernels import cuda as K, reference as R
+run_dir=$(mktemp -d)
+step main_job 240 bash -c "
+    set -e
+    TINYGAN_KERNELS=fast $PYTHON -m tinygan train dcgan --device cuda --out $run_dir/dcgan
+    $PYTHON -m tinygan eval $run_dir/dcgan --device cuda --n 1000
+    cp $run_dir/dcgan/samples/step_000600.png $OUT/main_job_samples.png
+    cp $run_dir/dcgan/loss.png $OUT/main_job_loss.png 2>/dev/null || true"
 
-def median_ms(fn, *args, reps=20):
-    fn(*args); cp.cuda.Device().synchronize()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter(); fn(*args); cp.cuda.Device().synchronize()
-        ts.append(time.perf_counter() - t)
-    return sorted(ts)[reps // 2] * 1e3
+step bench_b64 200 "$PYTHON" -m bench --device cuda --batch 64 --brief --no-memory --quiet \
+    --out "$OUT/bench_cuda_b64.json"
+step bench_b256 120 "$PYTHON" -m bench --device cuda --batch 256 --brief --only steps --no-memory \
+    --quiet --out "$OUT/bench_cuda_b256.json"
 
-r = cp.random.default_rng(0)
-f = lambda *s: r.standard_normal(s, dtype=cp.float32)          # noqa: E731
-x, w = f(64, 64, 16, 16), f(128, 64, 4, 4)                     # D2: 64 -> 128, 16x16 -> 8x8
-y = f(64, 128, 8, 8)
-xb = f(64, 128, 8, 8)
-C = 128
-mean, inv, wb, bb = f(C), cp.abs(f(C)) + 1, f(C), f(C)
-p, g, m, v = f(1 << 20), f(1 << 20), f(1 << 20), cp.abs(f(1 << 20))
-s, pad = (2, 2), (1, 1)
-cases = [
-    ("im2col", (x, 4, 4, s, pad)),
-    ("col2im", (R.im2col(x, 4, 4, s, pad), x.shape, s, pad)),
-    ("conv2d", (x, w, s, pad)),
-    ("conv_transpose2d", (y, w, s, pad, (0, 0))),
-    ("conv2d_grad_weight", (x, y, (4, 4), s, pad)),
-    ("batch_norm_stats", (xb,)),
-    ("batch_norm_apply", (xb, mean, inv, wb, bb)),
-    ("batch_norm_backward", (xb, xb, mean, inv, wb)),
-    ("leaky_relu", (xb, 0.2)),
-    ("leaky_relu_grad", (xb, xb, 0.2)),
-    ("adam_update", (p, g, m, v, 1, 2e-4, 0.5, 0.999, 1e-8)),
-]
-print(f"{'kernel':22s} {'cuda ms':>9s} {'ref ms':>9s} {'ref/cuda':>9s}")
-for name, args in cases:
-    a, b = median_ms(getattr(K, name), *args), median_ms(getattr(R, name), *args)
-    print(f"{name:22s} {a:9.3f} {b:9.3f} {b / a:9.2f}")
-PY
+step ptx 120 "$PYTHON" scripts/cuda_ptx_check.py --cc "$("$PYTHON" -c "
+import cupy; p = cupy.cuda.runtime.getDeviceProperties(0); print(f\"{p['major']}.{p['minor']}\")" 2>/dev/null || echo 9.0)"
+
+step reference 150 env TINYGAN_KERNELS=reference "$PYTHON" -m tinygan train dcgan --device cuda \
+    --steps 50 --out "$run_dir/dcgan_reference"
+
+if command -v compute-sanitizer >/dev/null; then
+    step memcheck 120 compute-sanitizer --tool memcheck --error-exitcode 3 "$PYTHON" scripts/gpu_smoke.py
+    step racecheck 120 compute-sanitizer --tool racecheck --error-exitcode 3 "$PYTHON" scripts/gpu_smoke.py
+else
+    echo "sanitizer    SKIPPED (no compute-sanitizer)" | tee -a "$OUT/summary.txt"
+fi
+
+if [ -z "${SKIP_REFERENCE:-}" ]; then
+    step ref_tests 300 env TINYGAN_KERNELS=reference "${PYTEST_GPU[@]}" \
+        --junitxml="$OUT/tests_reference.xml" tests
 fi
 
 echo
-[ $status -eq 0 ] && echo "== GPU checks passed" || echo "== some GPU checks FAILED"
+cat "$OUT/summary.txt"
+[ $status -eq 0 ] && echo "== GPU checks passed ($SECONDS s)" || echo "== some GPU checks FAILED ($SECONDS s)"
 exit $status

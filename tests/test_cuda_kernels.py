@@ -98,6 +98,67 @@ def test_module_imports_without_a_gpu_and_registers_every_kernel():
         kernels.set_mode(old)
 
 
+def _fresh_backend(monkeypatch, module_source, tmp_path):
+    """Point the registry's "cuda" backend at a module written from `module_source`."""
+    import importlib
+    name = f"fake_fast_{abs(hash(module_source))}"
+    (tmp_path / f"{name}.py").write_text(module_source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    monkeypatch.setitem(kernels._FAST_MODULES, "cuda", name)
+    monkeypatch.setitem(kernels._fast, "cuda", {})
+    monkeypatch.delitem(kernels._loaded, "cuda", raising=False)
+    monkeypatch.delitem(kernels._fallback_reason, "cuda", raising=False)
+    monkeypatch.setattr(kernels, "_mode", "fast")
+
+
+class NotNumpy:                 # any array module other than numpy selects the "cuda" backend
+    pass
+
+
+@pytest.mark.parametrize("failure", [
+    "def smoke_test():\n    raise RuntimeError('CUDA_ERROR_UNSUPPORTED_PTX_VERSION: PTX 9.5')\n",
+    "raise OSError('libnvvm.so: cannot open shared object file')\n",
+    "raise ImportError('no numba.cuda')\n",
+])
+def test_a_toolchain_that_cannot_launch_falls_back_to_the_reference_kernels(
+        monkeypatch, tmp_path, failure):
+    """A fast module that fails to import, or imports but fails its smoke launch, is set
+    aside: every kernel comes from the reference, with one warning that carries the error."""
+    source = ("from tinygan import kernels\n"
+              "def leaky_relu(x, slope):\n    raise AssertionError('must not be called')\n"
+              "kernels.register('leaky_relu', 'cuda', leaky_relu)\n" + failure)
+    _fresh_backend(monkeypatch, source, tmp_path)
+    with pytest.warns(RuntimeWarning, match="reference kernels serve instead") as record:
+        assert kernels.get("leaky_relu", NotNumpy) is R.leaky_relu
+    assert len(record) == 1
+    reason = kernels.fallback_reason("cuda")
+    assert reason and reason.split(":")[0] in ("RuntimeError", "OSError", "ImportError")
+    assert str(record[0].message).endswith(f"({reason})")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # warned once: later lookups are silent
+        assert kernels.get("conv2d", NotNumpy) is R.conv2d
+        assert kernels.get("leaky_relu", NotNumpy) is R.leaky_relu
+
+
+def test_a_toolchain_whose_smoke_launch_passes_is_used(monkeypatch, tmp_path):
+    source = ("from tinygan import kernels\n"
+              "calls = []\n"
+              "def leaky_relu(x, slope):\n    return 'fast'\n"
+              "kernels.register('leaky_relu', 'cuda', leaky_relu)\n"
+              "def smoke_test():\n    calls.append(1)\n")
+    _fresh_backend(monkeypatch, source, tmp_path)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kernels.get("leaky_relu", NotNumpy)(None, 0.2) == "fast"
+        assert kernels.get("leaky_relu", NotNumpy)(None, 0.2) == "fast"
+    import sys as _sys
+    assert _sys.modules[kernels._FAST_MODULES["cuda"]].calls == [1]      # proved once
+    assert kernels.fallback_reason("cuda") is None
+
+
 @pytest.mark.skipif(SIM, reason="this is the simulator run itself")
 def test_kernels_under_cuda_simulator():
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
@@ -391,3 +452,37 @@ def test_functional_ops_and_adam_through_the_cuda_kernels_sim(monkeypatch):
     got = step()
     for a, r in zip(got, want):
         np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(SIM, reason="the smoke test has nothing to prove in the simulator")
+@pytest.mark.parametrize("error, switch_before, want", [
+    ("CUDA_ERROR_UNSUPPORTED_PTX_VERSION", False, "retried through nvJitLink"),
+    ("CUDA_ERROR_UNSUPPORTED_PTX_VERSION", True, "raised"),       # already on: nothing to try
+    ("CUDA_ERROR_OUT_OF_MEMORY", False, "raised"),                # no known cure
+])
+def test_smoke_test_retries_an_unloadable_ptx_through_nvjitlink(monkeypatch, error,
+                                                                 switch_before, want):
+    """PTX newer than the driver: the one failure the smoke test cures itself (nvJitLink
+    compiles it for the older driver of the same major version); anything else propagates."""
+    from tinygan.kernels import cuda as K
+
+    class Config:
+        CUDA_ENABLE_PYNVJITLINK = switch_before
+
+    launches = []
+
+    def launch_once():
+        launches.append(Config.CUDA_ENABLE_PYNVJITLINK)
+        if not Config.CUDA_ENABLE_PYNVJITLINK or switch_before:
+            raise RuntimeError(f"[222] Call to cuLinkAddData results in {error}")
+
+    monkeypatch.setattr(backend, "cuda_available", lambda: True)
+    monkeypatch.setattr(K, "_launch_once", launch_once)
+    monkeypatch.setattr(K, "_linker_setting", lambda: (Config, "CUDA_ENABLE_PYNVJITLINK"))
+    if want == "raised":
+        with pytest.raises(RuntimeError, match=error):
+            K.smoke_test()
+        assert len(launches) == 1
+    else:
+        K.smoke_test()
+        assert launches == [False, True]
