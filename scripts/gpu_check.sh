@@ -40,16 +40,12 @@ n=0
 : >"$OUT/summary.txt"
 
 # tinygan.kernels is the kernels/ folder, mapped in by pyproject's package-dir at install time;
-# without an install, a shadow package of links gives the same layout.
+# without an install, a link in the checkout gives the same layout for the run (removed at exit).
 if ! "$PYTHON" -c "import tinygan.kernels" 2>/dev/null; then
-    site=$(mktemp -d)
-    mkdir "$site/tinygan"
-    for f in "$ROOT"/tinygan/*; do ln -s "$f" "$site/tinygan/"; done
-    ln -s "$ROOT/kernels" "$site/tinygan/kernels"
-    export PYTHONPATH="$site:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-else
-    export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+    ln -s ../kernels "$ROOT/tinygan/kernels"
+    trap 'rm -f "$ROOT/tinygan/kernels"' EXIT
 fi
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 # step NAME LIMIT_S CMD...: run CMD under min(LIMIT_S, what is left), log to OUT/NN_NAME.log
 step() {

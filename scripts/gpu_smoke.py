@@ -102,6 +102,11 @@ def main() -> int:
     reason = kernels.fallback_reason("cuda")
     if reason:
         print(f"FAIL the CUDA kernels fell back to the reference kernels: {reason}")
+        try:                                          # again, for the whole traceback
+            from tinygan.kernels import cuda as K
+            K.smoke_test()
+        except Exception:
+            traceback.print_exc(file=sys.stdout)
         return 1
     from tinygan.kernels import cuda as K
     assert fn is K.leaky_relu

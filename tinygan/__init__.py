@@ -14,7 +14,15 @@ import os as _os
 # before numpy (as the `tinygan` command and `python -m bench` do); a value already set wins.
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")
 
-from . import backend
+import numpy as _np  # noqa: E402
+
+if not hasattr(_np, "row_stack"):
+    # NumPy 2.5 removed np.row_stack (an alias of vstack since 2.0), but Numba 0.68 and
+    # numba-cuda 0.30 still register an overload of it when their compilers start, so the
+    # first kernel compile fails with an AttributeError.  The alias restores what they expect.
+    _np.row_stack = _np.vstack
+
+from . import backend  # noqa: E402
 from .autograd import (Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad,
                        set_grad_enabled)
 from .backend import available_devices, cuda_available, get_array_module, manual_seed
