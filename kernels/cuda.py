@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 
 import numpy as np
 
@@ -72,6 +73,31 @@ if not SIMULATOR and cuda.is_available():
     if not _nvvm.is_available():
         raise ImportError("numba.cuda finds no libNVVM to compile with (pip install the "
                           "cuda12/cuda13 extra, or point CUDA_HOME at a CUDA toolkit)")
+
+def _direct_launcher():
+    """The direct launcher when TINYGAN_CUDA_LAUNCH=direct asks for it and this numba-cuda has
+    what it needs (kernels/cuda_launch.py), else None: Numba's dispatcher launches."""
+    if SIMULATOR or os.environ.get("TINYGAN_CUDA_LAUNCH", "numba") != "direct":
+        return None
+    try:
+        from .cuda_launch import DirectLauncher
+        return DirectLauncher()
+    except Exception as e:
+        import warnings
+        warnings.warn(f"TINYGAN_CUDA_LAUNCH=direct: not available with this numba-cuda ({e}); "
+                      "launching through Numba's dispatcher", RuntimeWarning)
+        return None
+
+
+_direct = _direct_launcher()
+
+# The grid-stride kernels are launched with as many blocks as the data needs, up to a cap: a
+# small tensor gets a small grid on purpose, which Numba would warn about at every launch.
+for _config in ("numba.cuda.core.config", "numba.core.config"):
+    try:
+        importlib.import_module(_config).CUDA_LOW_OCCUPANCY_WARNINGS = 0
+    except ImportError:
+        pass
 
 # Threads per block.  A real GPU gets 256 (8 warps), a good default for memory-bound kernels.
 # The simulator runs every thread as a Python thread, so it gets few, small blocks: the
@@ -111,6 +137,8 @@ else:
         launched over it (`_launch`), so it is passed as None."""
         if a.size == 0:
             return None
+        if _direct is not None:             # it reads the CuPy array's fields itself
+            return a
         return cuda.as_cuda_array(a, sync=False)
 
     def _stream(xp):
@@ -128,12 +156,20 @@ else:
         return s
 
 
+def _run(kernel, blocks: int, xp, args) -> None:
+    """Launch `kernel` with `blocks` blocks of _THREADS threads on CuPy's current stream:
+    through Numba's dispatcher, or the direct launcher (TINYGAN_CUDA_LAUNCH=direct)."""
+    if _direct is not None:
+        _direct.launch(kernel, blocks, _THREADS, _stream(xp), args)
+    else:
+        kernel[blocks, _THREADS, _stream(xp)](*args)
+
+
 def _launch(kernel, n: int, xp, *args) -> None:
     """Launch a grid-stride `kernel` over n elements (nothing to do when n == 0)."""
     if n == 0:
         return
-    blocks = min((n + _THREADS - 1) // _THREADS, _MAX_BLOCKS)
-    kernel[blocks, _THREADS, _stream(xp)](*args)
+    _run(kernel, min((n + _THREADS - 1) // _THREADS, _MAX_BLOCKS), xp, args)
 
 
 def _flat(a):
@@ -431,8 +467,7 @@ def batch_norm_stats(x):
     var = xp.empty(C, dtype=x.dtype)
     if C and x3.size:
         stats, _ = _bn_reduction_kernels(np.dtype(x.dtype))
-        stats[C, _THREADS, _stream(xp)](_dev(x3), _dev(mean), _dev(var),
-                                        *_scalars(x.dtype, x3.size // C, 0))
+        _run(stats, C, xp, (_dev(x3), _dev(mean), _dev(var), *_scalars(x.dtype, x3.size // C, 0)))
     return mean, var
 
 
@@ -494,9 +529,8 @@ def _bn_backward(x, y, gy, mean, inv_std, weight, slope):
     if C and x3.size:
         slope_t, = _scalars(x.dtype, slope if masked else 0)
         _, grad_sums = _bn_reduction_kernels(np.dtype(x.dtype))
-        grad_sums[C, _THREADS, _stream(xp)](_dev(x3), _dev(y3), _dev(gy3), masked, slope_t,
-                                            _dev(mean), _dev(inv_std), _dev(gw), _dev(gb),
-                                            *_scalars(x.dtype, 0))
+        _run(grad_sums, C, xp, (_dev(x3), _dev(y3), _dev(gy3), masked, slope_t, _dev(mean),
+                                _dev(inv_std), _dev(gw), _dev(gb), *_scalars(x.dtype, 0)))
         coef = _vec(weight, x) * inv_std / M
         _launch(_bn_backward_kernel, gx.size, xp, _flat(x3), _flat(y3), _flat(gy3), masked, slope_t,
                 _dev(mean), _dev(inv_std), _dev(coef), _dev(gw), _dev(gb), *_scalars(x.dtype, M),
@@ -711,8 +745,19 @@ def smoke_test() -> None:
     the driver cannot load (CUDA_ERROR_UNSUPPORTED_PTX_VERSION).  Within one CUDA major
     version, nvJitLink compiles that PTX to machine code the older driver loads (minor-version
     compatibility), so if Numba is not linking through it already, switch it on and retry."""
+    global _direct
     if SIMULATOR or not backend.cuda_available():
         return
+    if _direct is not None:
+        try:
+            _launch_once()
+            return
+        except Exception as e:
+            import warnings
+            warnings.warn(f"TINYGAN_CUDA_LAUNCH=direct: the smoke kernel failed through the direct "
+                          f"launcher ({type(e).__name__}: {e}); launching through Numba's "
+                          "dispatcher", RuntimeWarning)
+            _direct = None
     try:
         _launch_once()
     except Exception as e:
@@ -747,4 +792,5 @@ def describe() -> dict:
         info["driver_cuda"] = f"unavailable ({type(e).__name__}: {e})"
     setting = _linker_setting()
     info["nvjitlink_linker"] = bool(getattr(*setting)) if setting else None
+    info["launch"] = "direct" if _direct is not None else "numba dispatcher"
     return info
