@@ -155,9 +155,11 @@ def _layer_fn(w, xp):
 
 def make_step(variant: str, N: int, device: str = "cpu"):
     """The variant's own nets, losses and optimizers; a call = one step (dcgan, gan) or one
-    wgan_gp iteration (n_critic critic updates, the last one followed by the G update)."""
+    wgan_gp iteration (n_critic critic updates, the last one followed by the G update).
+    Each `train_step` is followed by what the training loop does with it: one fetch of its
+    losses to the host, and the step count."""
     import tinygan
-    from tinygan import Tensor, gans
+    from tinygan import Tensor, backend, gans
     tinygan.manual_seed(0)
     model = gans.create(variant, shapes.IMAGE, device=device)
     xp = _xp(device)
@@ -167,8 +169,8 @@ def make_step(variant: str, N: int, device: str = "cpu"):
 
     def step():
         for _ in range(n_calls):
-            model.train_step(x)
-            model.steps_done += 1         # what the training loop does; wgan_gp's G waits on it
+            backend.fetch_scalars(model.train_step(x))
+            model.steps_done += 1         # wgan_gp's G waits on it
     return step
 
 

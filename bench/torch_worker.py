@@ -15,7 +15,8 @@ fresh process, exactly as `python -m bench.ours --memory` does for tinygan.
 The nets mirror tinygan/gans/nets.py: DCGAN G/D (bias-free convs, BN except on G's output
 and D's input, ReLU / LeakyReLU(0.2), tanh, N(0, 0.02) init), the WGAN-GP critic (no BN,
 biased middle convs), and the Keras MNIST MLPs (BatchNorm1d momentum 0.2 in torch terms).
-The steps mirror gans/gan.py, dcgan.py and wgan.py line by line (including the `.item()`s).
+The steps mirror gans/gan.py, dcgan.py and wgan.py line by line, and like tinygan's
+training loop fetch each step's losses to the host once (one stacked `.tolist()`).
 """
 from __future__ import annotations
 
@@ -131,7 +132,7 @@ def make_step(variant: str, N: int, g_backward_inputs: bool = False):
         opt_G.zero_grad()
         loss_G.backward(inputs=list(G.parameters()) if g_backward_inputs else None)
         opt_G.step()
-        return loss_D.item(), loss_G.item()
+        return torch.stack([loss_D.detach(), loss_G.detach()]).tolist()
 
     def critic_step(g_turn):
         xr = pad(x)
@@ -146,13 +147,14 @@ def make_step(variant: str, N: int, g_backward_inputs: bool = False):
         opt_D.zero_grad()
         loss_D.backward()
         opt_D.step()
-        loss_D.item(), wl.item(), penalty.item()
+        logs = [loss_D, wl, penalty]
         if g_turn:
             loss_G = -D(G(zG())).mean()
             opt_G.zero_grad()
             loss_G.backward()
             opt_G.step()
-            loss_G.item()
+            logs.append(loss_G)
+        return torch.stack([t.detach() for t in logs]).tolist()
 
     if variant == "wgan_gp":
         def iteration():

@@ -83,6 +83,27 @@ def as_numpy(array) -> np.ndarray:
     return to_device(array, "cpu")
 
 
+def fetch_scalars(values: dict) -> dict:
+    """`values` with every one-element array (NumPy or CuPy, e.g. a training step's losses)
+    replaced by a Python float, copied to the host in ONE transfer per array module.
+
+    Each `float(gpu_array)` or `.item()` makes the host wait until the GPU has finished
+    everything queued before it, so a step that logged four losses one by one stalled four
+    times.  Here the device scalars are stacked on the device and copied once.  Python
+    numbers pass through unchanged.  On NumPy the floats are exactly those `.item()` gives.
+    """
+    out = dict(values)
+    groups: dict = {}                       # array module -> the keys of its arrays
+    for k, v in values.items():
+        xp = get_array_module(v)
+        if xp is not np or isinstance(v, (np.ndarray, np.generic)):
+            groups.setdefault(xp, []).append(k)
+    for xp, keys in groups.items():
+        stacked = xp.stack([xp.asarray(values[k]).reshape(()) for k in keys])
+        out.update(zip(keys, as_numpy(stacked).tolist()))
+    return out
+
+
 def resolve_dtype(dtype):
     """Accept a NumPy dtype, a dtype name ("float32") or None (the default float32)."""
     if dtype is None:

@@ -114,22 +114,28 @@ class Softplus(Function):
     """y = log(1 + e^(beta x)) / beta, and y = x where beta * x > threshold (as torch).
 
     Computed as max(bx, 0) + log1p(e^-|bx|), which never overflows: e^-|bx| <= 1.
+    Whether there is a linear part is decided from `threshold` alone, never from the data:
+    `if mask.any():` would make the host wait for the GPU on every call (threshold=inf, the
+    BCE-with-logits case, has none; a finite threshold always takes the `where`).
     """
 
     def __init__(self, beta: float, threshold: float):
         self.beta, self.threshold = beta, threshold
+        self.linear = None                  # the mask bx > threshold, when there can be one
 
     def forward(self, x):
         xp = get_array_module(x)
         bx = x * self.beta
         y = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / self.beta
-        self.linear = bx > self.threshold
-        return xp.where(self.linear, x, y).astype(x.dtype, copy=False)
+        if self.threshold != float("inf"):
+            self.linear = bx > self.threshold
+            y = xp.where(self.linear, x, y)
+        return y.astype(x.dtype, copy=False)
 
     def backward(self, gy):
         x, = self.inputs
         gx = gy * sigmoid(x * self.beta)
-        if self.linear.any():
+        if self.linear is not None:
             gx = where(self.linear, gy, gx)
         return gx
 

@@ -81,11 +81,16 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     opname = "binary_cross_entropy"
     _check_reduction(reduction, opname)
     p, t = _pair(input, target, opname)
-    lo, hi = float(p.data.min()) if p.data.size else 0.0, float(p.data.max()) if p.data.size else 1.0
-    if lo < 0 or hi > 1:
-        raise ValueError(f"{opname}: input must hold probabilities in [0, 1], got values in "
-                         f"[{lo:g}, {hi:g}] (shape {p.shape}); for logits use "
-                         f"binary_cross_entropy_with_logits")
+    # Checked on host arrays only: on a GPU, reading min/max back would make the host wait for
+    # the device at every call.  A p outside [0, 1] is not silent there either: log(p) or
+    # log(1 - p) is NaN, so is the loss, and the training loop stops on it (torch's CUDA
+    # kernel asserts instead, just as asynchronously).
+    if get_array_module(p.data) is np and p.data.size:
+        lo, hi = float(p.data.min()), float(p.data.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(f"{opname}: input must hold probabilities in [0, 1], got values in "
+                             f"[{lo:g}, {hi:g}] (shape {p.shape}); for logits use "
+                             f"binary_cross_entropy_with_logits")
     with np.errstate(divide="ignore"):       # log(0) = -inf, then clamped
         loss = -(t * clip(p.log(), min=-100.0) + (1.0 - t) * clip((1.0 - p).log(), min=-100.0))
     if weight is not None:
@@ -120,11 +125,13 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     flat_t = t.reshape(-1).astype(np.int64)
     keep = flat_t != ignore_index
     bad = keep & ((flat_t < 0) | (flat_t >= C))
-    if bool(bad.any()):
+    # An eager check on host arrays only (on a GPU, `bad.any()` would make the host wait for
+    # the device at every call); there, a bad target's loss is NaN instead (below).
+    if xp is np and bad.any():
         raise ValueError(f"{opname}: target values must lie in [0, {C}) (or equal ignore_index="
                          f"{ignore_index}); got {int(flat_t[bad][0])}")
     rows = _class_last(logp)
-    safe_t = flat_t * keep                                  # ignored rows read class 0 ...
+    safe_t = flat_t * (keep & ~bad)                         # ignored rows read class 0 ...
     picked = getitem(rows, (xp.arange(rows.shape[0]), safe_t))
     w = keep.astype(logp.dtype)                             # ... and are weighted 0
     if weight is not None:
@@ -132,12 +139,15 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
         if weight.shape != (C,):
             raise ValueError(f"{opname}: weight must have shape ({C},), got {weight.shape}")
         w = w * weight.data[safe_t]
+    if xp is not np:
+        w = xp.where(bad, w.dtype.type(np.nan), w)
     loss = -picked * w
     if reduction == "none":
         return loss.reshape(t.shape)
     if reduction == "sum":
         return loss.sum()
-    return loss.sum() / float(w.sum())                      # torch: divided by the total weight
+    # torch: divided by the total weight (an array: float() of it would wait for the GPU)
+    return loss.sum() / w.sum().astype(loss.dtype)
 
 
 def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
@@ -174,7 +184,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
         elif reduction == "sum":
             smooth = smooth.sum()
         else:
-            smooth = smooth.sum() / float(keep.sum())
+            smooth = smooth.sum() / keep.sum().astype(smooth.dtype)
         loss = loss * (1.0 - label_smoothing) + smooth * label_smoothing
     elif label_smoothing:
         raise ValueError(f"{opname}: label_smoothing with class weights is not supported")

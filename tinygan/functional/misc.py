@@ -13,6 +13,7 @@ from .. import kernels
 from ..autograd import Function, Tensor, as_tensor
 from ..backend import get_array_module, get_rng
 from .activation import _float_tensor
+from .arith import where
 from .shape import getitem
 
 __all__ = ["linear", "dropout", "embedding", "pad"]
@@ -100,10 +101,17 @@ def embedding(idx, weight):
     raw = xp.asarray(raw)
     if raw.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got {raw.dtype} (shape {raw.shape})")
-    if raw.size and (int(raw.min()) < 0 or int(raw.max()) >= weight.shape[0]):
-        raise ValueError(f"embedding: indices must lie in [0, {weight.shape[0]}), got values in "
-                         f"[{int(raw.min())}, {int(raw.max())}]")
-    return getitem(weight, raw.astype(np.int64))
+    # The range is checked eagerly on host arrays only: on a GPU, min()/max() would make the
+    # host wait for the device at every call.  There, a row looked up with a bad index is NaN
+    # (CuPy's indexing would wrap it around silently).
+    if xp is np:
+        if raw.size and (int(raw.min()) < 0 or int(raw.max()) >= weight.shape[0]):
+            raise ValueError(f"embedding: indices must lie in [0, {weight.shape[0]}), got values "
+                             f"in [{int(raw.min())}, {int(raw.max())}]")
+        return getitem(weight, raw.astype(np.int64))
+    bad = (raw < 0) | (raw >= weight.shape[0])
+    rows = getitem(weight, xp.where(bad, 0, raw).astype(np.int64))
+    return where(bad[..., None], weight.dtype.type(np.nan), rows)
 
 
 class Pad(Function):

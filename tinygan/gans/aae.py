@@ -109,7 +109,7 @@ class AAE(Autoencoding, Variant):
         self.opt_E.zero_grad()
         loss_E.backward()
         self.opt_E.step()
-        return {"loss_recon": loss_recon.item(), "loss_D": loss_D.item(), "loss_E": loss_E.item()}
+        return {"loss_recon": loss_recon.data, "loss_D": loss_D.data, "loss_E": loss_E.data}
 
     def code_scatter(self, path: str, x, labels, size: int = 400, lim: float | None = None) -> str:
         """The codes E(x) of 2-D AAEs as a scatter coloured by class (the paper's Figures 2, 4)."""

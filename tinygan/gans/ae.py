@@ -44,4 +44,4 @@ class AE(Autoencoding, Variant):
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        return {"loss": loss.item()}
+        return {"loss": loss.data}

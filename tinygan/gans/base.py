@@ -11,8 +11,14 @@ A variant subclass reads like its paper's algorithm box:
             self.G, self.D = ...
             self.opt_G, self.opt_D = ...
 
-        def train_step(self, x, y=None) -> dict[str, float]:
+        def train_step(self, x, y=None) -> dict:
             ...                       # the losses and one update of each player
+            return {"loss_D": loss_D.data, "loss_G": loss_G.data}
+
+`train_step` returns its losses as 0-d arrays, left on the device: `loss.item()` would make
+the CPU wait for the GPU to finish the step before it could queue the next one.  Whoever
+needs numbers (the training loop's log and progress bar) calls `backend.fetch_scalars` on
+the whole dict: one transfer per step.
 
 Every `Module` and `Optimizer` attribute is found by the base class, so checkpoints, device
 moves and train/eval switches need no code in the variant.
@@ -66,6 +72,7 @@ class Variant:
         raise NotImplementedError
 
     def train_step(self, x: Tensor, y: Tensor | None = None) -> dict:
+        """One training step on the batch x (labels y); returns {name: 0-d array} (see above)."""
         raise NotImplementedError
 
     def generate(self, z: Tensor, y: Tensor | None = None) -> Tensor:
@@ -141,15 +148,15 @@ class Variant:
     def update(self, player: str, loss: Tensor) -> dict:
         """One optimizer step of `player` ("G", "D", or any X with an `opt_X`) on `loss`,
         plus the historical averaging penalty λ‖θ − θ̄‖² when it is on.  Returns the values
-        to log."""
+        to log, as 0-d arrays on the device (no `.item()`: see the module docstring)."""
         opt = getattr(self, "opt_" + player)
-        logs = {f"loss_{player}": loss.item()}
+        logs = {f"loss_{player}": loss.data}
         hist = getattr(self, "hist_" + player, None)
         if hist is not None:
             hist.update()
             penalty = float(self.config["historical_avg"]) * hist.penalty()
             loss = loss + penalty
-            logs[f"hist_{player}"] = penalty.item()
+            logs[f"hist_{player}"] = penalty.data
         opt.zero_grad()
         # Only the player's own parameters: a G update back-propagates through D to the
         # fakes but never computes D's weight gradients (torch: backward(inputs=...)).

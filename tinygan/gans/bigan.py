@@ -108,4 +108,4 @@ class BiGAN(Autoencoding, Variant):
         self.opt_GE.zero_grad()
         loss_GE.backward()
         self.opt_GE.step()
-        return {"loss_D": loss_D.item(), "loss_GE": loss_GE.item()}
+        return {"loss_D": loss_D.data, "loss_GE": loss_GE.data}

@@ -180,8 +180,8 @@ class InfoGAN(Variant):
         self.opt_G.zero_grad()
         (loss_G + lam * (info_cat + info_cont)).backward()
         self.opt_G.step()
-        return {"loss_D": loss_D.item(), "loss_G": loss_G.item(),
-                "loss_info_cat": info_cat.item(), "loss_info_cont": info_cont.item()}
+        return {"loss_D": loss_D.data, "loss_G": loss_G.data,
+                "loss_info_cat": info_cat.data, "loss_info_cont": info_cont.data}
 
     # -- the paper's Figure 2 ------------------------------------------------------------------------
     def code_grid(self, path: str, code: int = 0, steps: int = 10, lo: float = -2.0,

@@ -227,9 +227,9 @@ class LAPGAN(Variant):
         loss_Gk = [losses.g_loss_nonsaturating(score(k, fake[k])) for k in range(L)]
         loss_G = sum(loss_Gk[1:], loss_Gk[0])
         self.update("G", loss_G)
-        out = {"loss_D": loss_D.item(), "loss_G": loss_G.item()}
+        out = {"loss_D": loss_D.data, "loss_G": loss_G.data}
         for k in range(L):
-            out[f"loss_D{k}"], out[f"loss_G{k}"] = loss_Dk[k].item(), loss_Gk[k].item()
+            out[f"loss_D{k}"], out[f"loss_G{k}"] = loss_Dk[k].data, loss_Gk[k].data
         return out
 
     def generate_pyramid(self, z) -> list:

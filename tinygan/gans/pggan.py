@@ -205,13 +205,13 @@ class PGGAN(Variant):
         drift = c["drift"] * (real_scores ** 2).mean()
         loss_D = wasserstein_loss + penalty + drift
         self.update("D", loss_D)
-        out = {"loss_D": loss_D.item(), "wasserstein": -wasserstein_loss.item(),
-               "gp": penalty.item(), "drift": drift.item(), "res": float(res), "alpha": float(alpha)}
+        out = {"loss_D": loss_D.data, "wasserstein": -wasserstein_loss.data,
+               "gp": penalty.data, "drift": drift.data, "res": float(res), "alpha": float(alpha)}
         # 2. Generator, every n_critic-th step (the paper: every step).
         if (self.steps_done + 1) % int(c["n_critic"]) == 0:
             loss_G = losses.g_loss_wasserstein(D(self.G(self.sample_z(n), res, alpha)))
             self.update("G", loss_G)
-            out["loss_G"] = loss_G.item()
+            out["loss_G"] = loss_G.data
         return out
 
     def generate(self, z, y=None, res: int | None = None, alpha: float | None = None):

@@ -167,9 +167,9 @@ class HistoricalAverage(nn.Module):
     def update(self) -> None:
         """Fold the current θ into the mean (call once per step, before the penalty)."""
         self.count.data += 1
-        t = float(self.count.data)
+        t = self.count.data          # left on the device: float() of it would wait for the GPU
         for p, m in zip(self._tracked, self._means()):
-            m.data += (p.data - m.data) / t
+            m.data += (p.data - m.data) / t.astype(m.data.dtype)
 
     def penalty(self) -> Tensor:
         total = None

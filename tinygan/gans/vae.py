@@ -59,4 +59,4 @@ class VAE(Autoencoding, Variant):
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        return {"loss": loss.item(), "loss_recon": recon.item(), "loss_kl": kl.item()}
+        return {"loss": loss.data, "loss_recon": recon.data, "loss_kl": kl.data}

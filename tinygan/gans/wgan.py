@@ -54,7 +54,7 @@ class WGAN(_Wasserstein):
             c = self.config["clip"]
             for p in self.D.parameters():
                 p.data.clip(-c, c, out=p.data)
-        out = {"loss_D": loss_D.item(), "wasserstein": -loss_D.item()}
+        out = {"loss_D": loss_D.data, "wasserstein": -loss_D.data}
         if self.is_generator_turn():
             out["loss_G"] = self.generator_step(n)
         return out
@@ -80,8 +80,7 @@ class WGANGP(_Wasserstein):
         penalty = losses.gradient_penalty(self.D, x, fake, self.config["gp_weight"])
         loss_D = wasserstein_loss + penalty
         self.update("D", loss_D)
-        out = {"loss_D": loss_D.item(), "wasserstein": -wasserstein_loss.item(),
-               "gp": penalty.item()}
+        out = {"loss_D": loss_D.data, "wasserstein": -wasserstein_loss.data, "gp": penalty.data}
         if self.is_generator_turn():
             out["loss_G"] = self.generator_step(n)
         return out

@@ -307,7 +307,10 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1
             if self.momentum is None:
-                momentum = 1.0 / float(self.num_batches_tracked.data)
+                t = self.num_batches_tracked.data
+                # On a GPU the count stays there: float() of it would wait for the device.
+                on_host = backend.get_array_module(t) is np
+                momentum = 1.0 / (float(t) if on_host else t.astype(x.dtype))
         # Batch statistics when training, and also in eval mode when there are no running ones.
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
