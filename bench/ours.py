@@ -169,7 +169,7 @@ def make_step(variant: str, N: int, device: str = "cpu"):
 
     def step():
         for _ in range(n_calls):
-            backend.fetch_scalars(model.train_step(x))
+            model.train_step(x)               # its losses fetched once, as in training
             model.steps_done += 1         # wgan_gp's G waits on it
     return step
 

@@ -184,7 +184,7 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
                 yt = None if y is None else Tensor(backend.to_device(y, device))
                 # The step's losses come back as device scalars; the NaN check, the log line
                 # and the bar need floats: one transfer for all of them, once per step.
-                losses = backend.fetch_scalars(model.train_step(xt, yt))
+                losses = model.train_step(xt, yt)       # floats: one transfer per step
                 bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
                 if bad:
                     raise TrainingDiverged(

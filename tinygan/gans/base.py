@@ -15,10 +15,12 @@ A variant subclass reads like its paper's algorithm box:
             ...                       # the losses and one update of each player
             return {"loss_D": loss_D.data, "loss_G": loss_G.data}
 
-`train_step` returns its losses as 0-d arrays, left on the device: `loss.item()` would make
-the CPU wait for the GPU to finish the step before it could queue the next one.  Whoever
-needs numbers (the training loop's log and progress bar) calls `backend.fetch_scalars` on
-the whole dict: one transfer per step.
+A variant's `train_step` returns its losses as 0-d arrays, left on the device: each
+`loss.item()` would make the CPU wait for the GPU to finish everything queued so far.  The
+base class wraps it, so that callers get `{name: float}` all the same, copied to the host in
+ONE transfer at the end of the step (`backend.fetch_scalars`).  The variant's own function,
+device scalars and all, stays callable as `train_step_on_device` (for a caller that fetches
+less often, or checks that nothing inside a step synchronises).
 
 Every `Module` and `Optimizer` attribute is found by the base class, so checkpoints, device
 moves and train/eval switches need no code in the variant.
@@ -28,6 +30,8 @@ that merges `tricks.OPTIONS` into its defaults calls `apply_tricks(G, D)` in `bu
 in `train_step` uses `update(player, loss)` and `generator_loss(real, fake, adversarial)`.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -72,8 +76,25 @@ class Variant:
         raise NotImplementedError
 
     def train_step(self, x: Tensor, y: Tensor | None = None) -> dict:
-        """One training step on the batch x (labels y); returns {name: 0-d array} (see above)."""
+        """One training step on the batch x (labels y).  Written by each variant to return
+        {name: 0-d array}; called, it returns {name: float} (see the module docstring)."""
         raise NotImplementedError
+
+    def train_step_on_device(self, x: Tensor, y: Tensor | None = None) -> dict:
+        """The variant's `train_step` itself: {name: 0-d array}, nothing fetched."""
+        return type(self)._device_step(self, x, y)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("train_step")
+        if step is None:                       # inherited: already wrapped by the parent
+            return
+        cls._device_step = step
+
+        @functools.wraps(step)
+        def train_step(self, x, y=None):
+            return backend.fetch_scalars(cls._device_step(self, x, y))
+        cls.train_step = train_step
 
     def generate(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """Samples for latent batch `z` (and labels `y` for conditional variants)."""
