@@ -22,9 +22,11 @@
 #  4 main job    tinygan train dcgan --device cuda (the README's job, 600 steps), then eval
 #  5 bench       python -m bench --device cuda --brief against PyTorch + cuDNN: every workload
 #                at batch 64, the training steps at batch 256
-#  6 ptx         the kernels compiled to PTX for this GPU and assembled (scripts/cuda_ptx_check.py)
-#  7 reference   tinygan train dcgan --device cuda --steps 50 in reference mode
-#  8 sanitizer   compute-sanitizer memcheck and racecheck on the smoke script, where it works
+#  6 direct      smoke, tests, profile and step timings again with TINYGAN_CUDA_LAUNCH=direct
+#                (SKIP_DIRECT=1 skips them)
+#  7 sanitizer   compute-sanitizer memcheck and racecheck on the smoke script, where it works
+#  8 ptx         the kernels compiled to PTX for this GPU and assembled (scripts/cuda_ptx_check.py)
+#    reference   tinygan train dcgan --device cuda --steps 50 in reference mode
 #  9 ref tests   pytest -m gpu with TINYGAN_KERNELS=reference (SKIP_REFERENCE=1 skips it)
 # Exit status: 0 when every step that ran passed.
 set -uo pipefail
@@ -112,18 +114,32 @@ step bench_b64 200 "$PYTHON" -m bench --device cuda --batch 64 --brief --no-memo
 step bench_b256 120 "$PYTHON" -m bench --device cuda --batch 256 --brief --only steps --no-memory \
     --quiet --out "$OUT/bench_cuda_b256.json"
 
+# The same kernels launched without Numba's dispatcher (kernels/cuda_launch.py): every GPU test,
+# and the timings to compare with the dispatcher's above.
+if [ -z "${SKIP_DIRECT:-}" ]; then
+    step direct_smoke 60 env TINYGAN_CUDA_LAUNCH=direct "$PYTHON" scripts/gpu_smoke.py
+    step direct_tests 200 env TINYGAN_CUDA_LAUNCH=direct "${PYTEST_GPU[@]}" \
+        --junitxml="$OUT/tests_direct.xml" tests
+    step direct_profile 60 env TINYGAN_CUDA_LAUNCH=direct "$PYTHON" scripts/step_profile.py \
+        --device cuda --variant dcgan --batch 64
+    for batch in 64 256; do
+        step "direct_b$batch" 60 env TINYGAN_CUDA_LAUNCH=direct "$PYTHON" -m bench --device cuda \
+            --batch "$batch" --brief --only steps --no-memory --quiet --out "$OUT/bench_cuda_direct_b$batch.json"
+    done
+fi
+
+if command -v compute-sanitizer >/dev/null; then
+    step memcheck 120 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 3 "$PYTHON" scripts/gpu_smoke.py --no-launch-costs
+    step racecheck 120 compute-sanitizer --tool racecheck --report-api-errors no --error-exitcode 3 "$PYTHON" scripts/gpu_smoke.py --no-launch-costs
+else
+    echo "sanitizer    SKIPPED (no compute-sanitizer)" | tee -a "$OUT/summary.txt"
+fi
+
 step ptx 120 "$PYTHON" scripts/cuda_ptx_check.py --cc "$("$PYTHON" -c "
 import cupy; p = cupy.cuda.runtime.getDeviceProperties(0); print(f\"{p['major']}.{p['minor']}\")" 2>/dev/null || echo 9.0)"
 
 step reference 150 env TINYGAN_KERNELS=reference "$PYTHON" -m tinygan train dcgan --device cuda \
     --steps 50 --out "$run_dir/dcgan_reference"
-
-if command -v compute-sanitizer >/dev/null; then
-    step memcheck 120 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 3 "$PYTHON" scripts/gpu_smoke.py
-    step racecheck 120 compute-sanitizer --tool racecheck --report-api-errors no --error-exitcode 3 "$PYTHON" scripts/gpu_smoke.py
-else
-    echo "sanitizer    SKIPPED (no compute-sanitizer)" | tee -a "$OUT/summary.txt"
-fi
 
 if [ -z "${SKIP_REFERENCE:-}" ]; then
     step ref_tests 300 env TINYGAN_KERNELS=reference "${PYTEST_GPU[@]}" \

@@ -6,7 +6,7 @@ it is, and then, kernel by kernel, whether it compiles, launches and agrees with
 `kernels/reference.py` — with the time of the first call (compiling) and of the second.  One
 failing kernel does not stop the others.  Exit code 0: all agree; 1: a failure; 2: no GPU.
 
-    python scripts/gpu_smoke.py
+    python scripts/gpu_smoke.py [--no-launch-costs]
 """
 from __future__ import annotations
 
@@ -135,7 +135,43 @@ def main() -> int:
             print(f"{name:26s} {'':9s} {'':9s}  FAIL {type(e).__name__}: {str(e)[:400]}")
             traceback.print_exc(limit=4, file=sys.stdout)
     print("all kernels agree with the reference" if not failures else f"{failures} kernel(s) FAILED")
+    if "--no-launch-costs" not in sys.argv:
+        launch_costs(cp, K)
     return 1 if failures else 0
+
+
+def launch_costs(cp, K, n=2000):
+    """Host time per call of the smallest possible work (8 floats), where the host is the
+    bound: what one op costs a training step before the GPU does anything."""
+    x = cp.arange(8, dtype=cp.float32)
+    slope = np.float32(0.2)
+    stream = K._stream(cp)
+    dx, dy = K._dev(x), K._dev(cp.empty_like(x))
+
+    def per_call_us(fn):
+        fn()
+        cp.cuda.Device().synchronize()
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        cp.cuda.Device().synchronize()
+        return (time.perf_counter() - t) / n * 1e6
+
+    rows = [("tinygan leaky_relu (alloc + launch)", lambda: K.leaky_relu(x, 0.2)),
+            ("Numba kernel launch alone", lambda: K._run(K._leaky_relu_kernel, 1, cp, (dx, slope, dy))),
+            ("numba.cuda.as_cuda_array", lambda: K.cuda.as_cuda_array(x, sync=False)),
+            ("CuPy elementwise (x * 2)", lambda: x * 2),
+            ("CuPy empty_like", lambda: cp.empty_like(x))]
+    try:
+        import torch
+        t = torch.arange(8, dtype=torch.float32, device="cuda")
+        rows.append(("PyTorch elementwise (t * 2)", lambda: t * 2))
+        rows.append(("PyTorch leaky_relu", lambda: torch.nn.functional.leaky_relu(t, 0.2)))
+    except Exception as e:                          # torch is only a point of comparison
+        print(f"(no PyTorch: {type(e).__name__})")
+    print(f"\nhost time per call, {n} calls of 8 floats (launch: {K.describe()['launch']}, stream {stream}):")
+    for name, fn in rows:
+        print(f"  {name:40s} {per_call_us(fn):8.1f} us")
 
 
 if __name__ == "__main__":
