@@ -197,16 +197,20 @@ def test_cumulative_batch_norm_and_historical_average_keep_their_counts_on_the_d
 
 # -- the same on a real GPU ---------------------------------------------------------------------
 @pytest.mark.gpu
-@pytest.mark.parametrize("name, config", [("gan", dict(z_dim=4, **TRICKS)),
-                                          ("dcgan", dict(SMALL_CONV, **TRICKS)),
-                                          ("wgan_gp", dict(SMALL_CONV, n_critic=2))])
-def test_train_step_never_synchronises_on_a_real_gpu(name, config):
-    """CuPy raises DeviceSynchronized at any synchronisation it makes (`.item()`, `.get()`,
-    `bool()`, ...) inside `allow_synchronize(False)`."""
+@pytest.mark.parametrize("name, shape, config", STEPS,
+                         ids=[f"{n}-{'toy' if len(s) == 1 else 'image'}-{i}"
+                              for i, (n, s, _) in enumerate(STEPS)])
+def test_train_step_never_synchronises_on_a_real_gpu(name, shape, config):
+    """Every variant trains on the GPU, and CuPy raises DeviceSynchronized at any
+    synchronisation it makes (`.item()`, `.get()`, `bool()`, ...) inside
+    `allow_synchronize(False)`."""
     import cupyx
+    if not backend.cuda_available():
+        pytest.skip("no working CUDA device")
     backend.manual_seed(0)
-    model = create(name, (1, 8, 8), config=config, device="cuda")
-    batches = list(_batches((1, 8, 8), False))
+    labels = name == "cgan"
+    model = create(name, shape, num_classes=3 if labels else None, config=config, device="cuda")
+    batches = list(_batches(shape, labels))
     model.train_step(*batches[0])                    # first call: kernels compiled, state made
     model.steps_done += 1
     with cupyx.allow_synchronize(False):
