@@ -75,16 +75,21 @@ if not SIMULATOR and cuda.is_available():
                           "cuda12/cuda13 extra, or point CUDA_HOME at a CUDA toolkit)")
 
 def _direct_launcher():
-    """The direct launcher when TINYGAN_CUDA_LAUNCH=direct asks for it and this numba-cuda has
-    what it needs (kernels/cuda_launch.py), else None: Numba's dispatcher launches."""
-    if SIMULATOR or os.environ.get("TINYGAN_CUDA_LAUNCH", "numba") != "direct":
-        return None
+    """How kernels launch: the direct launcher (kernels/cuda_launch.py, the default), or with
+    TINYGAN_CUDA_LAUNCH=numba Numba's dispatcher, `kernel[blocks, threads, stream](*args)` —
+    the same kernels, 5x the host time per launch.  None means the dispatcher."""
+    import warnings
+    choice = os.environ.get("TINYGAN_CUDA_LAUNCH", "direct")
+    if choice not in ("direct", "numba"):
+        warnings.warn(f"TINYGAN_CUDA_LAUNCH must be 'direct' or 'numba', got {choice!r}: "
+                      "using 'direct'", RuntimeWarning)
+    if SIMULATOR or choice == "numba" or not cuda.is_available():
+        return None                                  # (no GPU: nothing will be launched)
     try:
         from .cuda_launch import DirectLauncher
         return DirectLauncher()
     except Exception as e:
-        import warnings
-        warnings.warn(f"TINYGAN_CUDA_LAUNCH=direct: not available with this numba-cuda ({e}); "
+        warnings.warn(f"the direct CUDA launcher is not available with this numba-cuda ({e}); "
                       "launching through Numba's dispatcher", RuntimeWarning)
         return None
 
@@ -158,7 +163,7 @@ else:
 
 def _run(kernel, blocks: int, xp, args) -> None:
     """Launch `kernel` with `blocks` blocks of _THREADS threads on CuPy's current stream:
-    through Numba's dispatcher, or the direct launcher (TINYGAN_CUDA_LAUNCH=direct)."""
+    through the direct launcher, or Numba's dispatcher (TINYGAN_CUDA_LAUNCH=numba)."""
     if _direct is not None:
         _direct.launch(kernel, blocks, _THREADS, _stream(xp), args)
     else:
@@ -744,7 +749,12 @@ def smoke_test() -> None:
     The one failure with a known cure: NVVM newer than the driver emits PTX of an ISA version
     the driver cannot load (CUDA_ERROR_UNSUPPORTED_PTX_VERSION).  Within one CUDA major
     version, nvJitLink compiles that PTX to machine code the older driver loads (minor-version
-    compatibility), so if Numba is not linking through it already, switch it on and retry."""
+    compatibility).  numba-cuda 0.30 links through nvJitLink whenever it loads (no switch; on
+    the H200 image NVVM 13.0 emits PTX 9.0, which its 13.0 driver takes); older Numbas have
+    a CUDA_ENABLE_PYNVJITLINK switch, which is turned on here and the launch retried.
+
+    With the direct launcher (the default) the smoke kernel goes through it first; if that
+    fails, the dispatcher takes over, with a warning."""
     global _direct
     if SIMULATOR or not backend.cuda_available():
         return
@@ -754,7 +764,7 @@ def smoke_test() -> None:
             return
         except Exception as e:
             import warnings
-            warnings.warn(f"TINYGAN_CUDA_LAUNCH=direct: the smoke kernel failed through the direct "
+            warnings.warn(f"the smoke kernel failed through the direct "
                           f"launcher ({type(e).__name__}: {e}); launching through Numba's "
                           "dispatcher", RuntimeWarning)
             _direct = None

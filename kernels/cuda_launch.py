@@ -1,11 +1,11 @@
 """Launching a numba.cuda kernel on CuPy arrays without Numba's per-call dispatch.
 
-`kernel[blocks, threads, stream](*args)` is the readable way, and kernels/cuda.py uses it by
-default.  Per call, Numba's dispatcher then types every argument, looks the compiled overload
-up, wraps every CuPy array as a Numba device array (through the CUDA array interface), builds
-a launch configuration and a cuda.core stream object, and flattens the arrays into the
-kernel's parameters.  In a DCGAN step on an H200 that is ~110 launches and ~400 wrapped
-arrays, and the step is bound by this host-side work, not by the GPU.
+`kernel[blocks, threads, stream](*args)` is the readable way (TINYGAN_CUDA_LAUNCH=numba).
+Per call, Numba's dispatcher then types every argument, looks the compiled overload up, wraps
+every CuPy array as a Numba device array (through the CUDA array interface), builds a launch
+configuration and a cuda.core stream object, and flattens the arrays into the kernel's
+parameters.  A DCGAN step makes ~110 launches with ~400 arrays, and on a GPU the step is
+bound by such host-side work, not by the device.
 
 `DirectLauncher` does only what changes between calls: it keys the compiled kernel by the
 arguments' dtypes, ranks and layouts (a dict lookup), and writes each CuPy array straight
@@ -13,7 +13,8 @@ into the parameter list in the layout Numba compiles kernels for: an array argum
 (meminfo, parent, nitems, itemsize, data, shape..., strides...), the first two unused (0).
 Scalars go through the kernel's own marshalling.  Compilation and the launch itself are
 Numba's (`dispatcher.compile`, cuda.core's `launch`), so the kernels are the same machine
-code either way.
+code either way.  Measured on an H200 (docs/gpu.md): the host time of one small op 137 ->
+24 us, a batch-64 DCGAN step 36.5 -> 17.0 ms; every GPU test passes either way.
 
 It leans on numba-cuda internals (written against 0.30: `numba.cuda.dispatcher`'s `launch`,
 `LaunchConfig`, `types`, `numpy_support`, `driver._to_core_stream`); `DirectLauncher()` raises

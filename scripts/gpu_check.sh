@@ -22,8 +22,8 @@
 #  4 main job    tinygan train dcgan --device cuda (the README's job, 600 steps), then eval
 #  5 bench       python -m bench --device cuda --brief against PyTorch + cuDNN: every workload
 #                at batch 64, the training steps at batch 256
-#  6 direct      smoke, tests, profile and step timings again with TINYGAN_CUDA_LAUNCH=direct
-#                (SKIP_DIRECT=1 skips them)
+#  6 numba       smoke, tests, profile and step timings again with Numba's own launcher,
+#                TINYGAN_CUDA_LAUNCH=numba (SKIP_NUMBA_LAUNCH=1 skips them)
 #  7 sanitizer   compute-sanitizer memcheck and racecheck on the smoke script, where it works
 #  8 ptx         the kernels compiled to PTX for this GPU and assembled (scripts/cuda_ptx_check.py)
 #    reference   tinygan train dcgan --device cuda --steps 50 in reference mode
@@ -114,17 +114,17 @@ step bench_b64 200 "$PYTHON" -m bench --device cuda --batch 64 --brief --no-memo
 step bench_b256 120 "$PYTHON" -m bench --device cuda --batch 256 --brief --only steps --no-memory \
     --quiet --out "$OUT/bench_cuda_b256.json"
 
-# The same kernels launched without Numba's dispatcher (kernels/cuda_launch.py): every GPU test,
-# and the timings to compare with the dispatcher's above.
-if [ -z "${SKIP_DIRECT:-}" ]; then
-    step direct_smoke 60 env TINYGAN_CUDA_LAUNCH=direct "$PYTHON" scripts/gpu_smoke.py
-    step direct_tests 200 env TINYGAN_CUDA_LAUNCH=direct "${PYTEST_GPU[@]}" \
-        --junitxml="$OUT/tests_direct.xml" tests
-    step direct_profile 60 env TINYGAN_CUDA_LAUNCH=direct "$PYTHON" scripts/step_profile.py \
+# The same kernels launched through Numba's dispatcher (TINYGAN_CUDA_LAUNCH=numba), the readable
+# path the direct launcher stands in for: every GPU test, and timings to compare with the above.
+if [ -z "${SKIP_NUMBA_LAUNCH:-}" ]; then
+    step numba_smoke 60 env TINYGAN_CUDA_LAUNCH=numba "$PYTHON" scripts/gpu_smoke.py
+    step numba_tests 200 env TINYGAN_CUDA_LAUNCH=numba "${PYTEST_GPU[@]}" \
+        --junitxml="$OUT/tests_numba_launch.xml" tests
+    step numba_profile 60 env TINYGAN_CUDA_LAUNCH=numba "$PYTHON" scripts/step_profile.py \
         --device cuda --variant dcgan --batch 64
     for batch in 64 256; do
-        step "direct_b$batch" 60 env TINYGAN_CUDA_LAUNCH=direct "$PYTHON" -m bench --device cuda \
-            --batch "$batch" --brief --only steps --no-memory --quiet --out "$OUT/bench_cuda_direct_b$batch.json"
+        step "numba_b$batch" 60 env TINYGAN_CUDA_LAUNCH=numba "$PYTHON" -m bench --device cuda \
+            --batch "$batch" --brief --only steps --no-memory --quiet --out "$OUT/bench_cuda_numba_b$batch.json"
     done
 fi
 

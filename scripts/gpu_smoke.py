@@ -158,7 +158,7 @@ def launch_costs(cp, K, n=2000):
         return (time.perf_counter() - t) / n * 1e6
 
     rows = [("tinygan leaky_relu (alloc + launch)", lambda: K.leaky_relu(x, 0.2)),
-            ("Numba kernel launch alone", lambda: K._run(K._leaky_relu_kernel, 1, cp, (dx, slope, dy))),
+            ("the kernel launch alone", lambda: K._run(K._leaky_relu_kernel, 1, cp, (dx, slope, dy))),
             ("numba.cuda.as_cuda_array", lambda: K.cuda.as_cuda_array(x, sync=False)),
             ("CuPy elementwise (x * 2)", lambda: x * 2),
             ("CuPy empty_like", lambda: cp.empty_like(x))]

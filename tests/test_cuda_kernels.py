@@ -504,3 +504,23 @@ def test_smoke_test_retries_an_unloadable_ptx_through_nvjitlink(monkeypatch, err
     else:
         K.smoke_test()
         assert launches == [False, True]
+
+
+@pytest.mark.skipif(SIM, reason="the smoke test has nothing to prove in the simulator")
+def test_smoke_test_sets_a_failing_direct_launcher_aside(monkeypatch):
+    """The direct launcher leans on numba-cuda internals: if the smoke kernel fails through it,
+    Numba's dispatcher launches from then on, with a warning that says why."""
+    from tinygan.kernels import cuda as K
+    launches = []
+
+    def launch_once():
+        launches.append(K._direct)
+        if K._direct is not None:
+            raise TypeError("launch() got an unexpected keyword argument")
+
+    monkeypatch.setattr(backend, "cuda_available", lambda: True)
+    monkeypatch.setattr(K, "_launch_once", launch_once)
+    monkeypatch.setattr(K, "_direct", "a direct launcher")
+    with pytest.warns(RuntimeWarning, match="failed through the direct launcher.*dispatcher"):
+        K.smoke_test()
+    assert launches == ["a direct launcher", None] and K._direct is None

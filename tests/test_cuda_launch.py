@@ -96,3 +96,38 @@ def test_argument_keys_tell_apart_what_numba_types_apart():
     keys = {key(CAI(c)), key(CAI(a)), key(CAI(c.astype(np.float64))), key(CAI(c[0])),
             key(True), key(3), key(np.float32(1)), key(np.float64(1))}
     assert len(keys) == 8
+
+
+@pytest.mark.parametrize("choice, launcher_works, want", [
+    (None, True, "direct"),                 # the default
+    ("direct", True, "direct"),
+    ("numba", True, None),                  # Numba's own dispatcher, asked for
+    ("direct", False, None),                # this numba-cuda lacks what it needs: dispatcher
+    ("bogus", True, "direct"),              # said so, then the default
+])
+def test_the_launcher_choice(monkeypatch, choice, launcher_works, want):
+    import os
+    import warnings
+    from tinygan.kernels import cuda as K
+    if K.SIMULATOR:
+        pytest.skip("the simulator always launches through Numba")
+
+    class Fake:
+        def __init__(self):
+            if not launcher_works:
+                raise AttributeError("module 'numba.cuda.dispatcher' has no attribute 'launch'")
+
+    monkeypatch.setattr(CL, "DirectLauncher", Fake)
+    monkeypatch.setattr(K.cuda, "is_available", lambda: True)
+    if choice is None:
+        monkeypatch.delenv("TINYGAN_CUDA_LAUNCH", raising=False)
+    else:
+        monkeypatch.setenv("TINYGAN_CUDA_LAUNCH", choice)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = K._direct_launcher()
+    assert (type(got).__name__ == "Fake") if want == "direct" else got is None
+    said = " ".join(str(w.message) for w in caught)
+    assert ("bogus" in said) == (choice == "bogus")
+    assert ("not available" in said) == (not launcher_works)
+    assert os.environ.get("TINYGAN_CUDA_LAUNCH") == choice
