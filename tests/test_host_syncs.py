@@ -93,7 +93,7 @@ def test_train_step_never_reads_the_device(fake_gpu, name, shape, config):
     assert DeviceArray.transfers == 1                # all of them in one copy
     assert set(floats) == set(logs)
     assert all(type(v) is float and math.isfinite(v) for v in floats.values()), floats
-    # the public train_step (DESIGN: dict[str, float]) is the same step plus that one copy
+    # the public train_step (its contract: dict[str, float]) is the same step plus that one copy
     public = model.train_step(*batches[3])
     assert DeviceArray.transfers == 2
     assert public and all(type(v) is float and math.isfinite(v) for v in public.values())
