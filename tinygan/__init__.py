@@ -25,10 +25,10 @@ if not hasattr(_np, "row_stack"):
 from . import backend  # noqa: E402
 from .autograd import (Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad,
                        set_grad_enabled)
-from .backend import available_devices, cuda_available, get_array_module, manual_seed
+from .backend import available_devices, cuda_available, device, get_array_module, manual_seed
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor_factories import (arange, full, full_like, ones, ones_like, rand, randn, tensor, zeros,
                                zeros_like)
-from . import functional, nn, optim
+from . import cuda, functional, nn, optim
 
 __version__ = "0.1.0"

@@ -139,8 +139,9 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return backend.device_of(self.data)
+    def device(self) -> "backend.device":
+        """`device("cpu")` or `device("cuda")`: equal to the string, with torch's `.type`."""
+        return backend.device_object(self.data)
 
     def size(self, dim=None):
         return self.shape if dim is None else self.shape[dim]
@@ -177,8 +178,10 @@ class Tensor:
     def tolist(self):
         return backend.as_numpy(self.data).tolist()
 
-    def to(self, device: str) -> "Tensor":
-        """This tensor on `device`; differentiable (the gradient goes back to the source device)."""
+    def to(self, device) -> "Tensor":
+        """This tensor on `device` ("cpu", "cuda" or a `tinygan.device`); differentiable (the
+        gradient goes back to the source device)."""
+        device = backend.check_device(device)
         if device == self.device:
             return self
         return _ops().to_device(self, device)
