@@ -169,3 +169,114 @@ def test_nn_init_fills_a_raw_array_in_place():
     nn.init.xavier_normal_(conv.weight.data)
     with pytest.raises(TypeError, match="nn.init: expected a Tensor or an array"):
         nn.init.normal_([1.0, 2.0])
+
+
+# -- loss modules: thin wrappers of the functional losses -----------------------------------
+
+import tinygan.functional as F  # noqa: E402
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def _loss_cases(rng):
+    """(name, make module, the functional call it must equal, input array, target)."""
+    logits = rng.standard_normal((4, 3))
+    probs = 1 / (1 + np.exp(-logits))
+    binary = (rng.random((4, 3)) > 0.5).astype(np.float64)
+    elem_w = rng.random(3) + 0.5
+    class_w = rng.random(3) + 0.5
+    labels = np.array([0, 2, 1, 2])
+    ignored = np.array([0, -1, 1, 2])
+    return [
+        ("BCELoss", lambda r: nn.BCELoss(reduction=r),
+         lambda x, t, r: F.binary_cross_entropy(x, t, reduction=r), probs, binary),
+        ("BCELoss+weight", lambda r: nn.BCELoss(weight=tg.tensor(elem_w), reduction=r),
+         lambda x, t, r: F.binary_cross_entropy(x, t, tg.tensor(elem_w), r), probs, binary),
+        ("BCEWithLogitsLoss", lambda r: nn.BCEWithLogitsLoss(elem_w, reduction=r),
+         lambda x, t, r: F.binary_cross_entropy_with_logits(x, t, elem_w, r), logits, binary),
+        ("MSELoss", lambda r: nn.MSELoss(reduction=r),
+         lambda x, t, r: F.mse_loss(x, t, r), logits, probs),
+        ("L1Loss", lambda r: nn.L1Loss(reduction=r),
+         lambda x, t, r: F.l1_loss(x, t, r), logits, probs),
+        ("CrossEntropyLoss", lambda r: nn.CrossEntropyLoss(reduction=r),
+         lambda x, t, r: F.cross_entropy(x, t, reduction=r), logits, labels),
+        ("CrossEntropyLoss+all", lambda r: nn.CrossEntropyLoss(tg.tensor(class_w), ignore_index=-1,
+                                                            reduction=r),
+         lambda x, t, r: F.cross_entropy(x, t, tg.tensor(class_w), -1, r), logits, ignored),
+        ("CrossEntropyLoss+smoothing", lambda r: nn.CrossEntropyLoss(reduction=r,
+                                                                     label_smoothing=0.1),
+         lambda x, t, r: F.cross_entropy(x, t, reduction=r, label_smoothing=0.1), logits, labels),
+        ("NLLLoss", lambda r: nn.NLLLoss(reduction=r),
+         lambda x, t, r: F.nll_loss(x, t, reduction=r), np.log(probs / 2), labels),
+        ("NLLLoss+all", lambda r: nn.NLLLoss(class_w, ignore_index=-1, reduction=r),
+         lambda x, t, r: F.nll_loss(x, t, tg.tensor(class_w), -1, r), np.log(probs / 2), ignored),
+    ]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("case", range(10))
+def test_loss_module_equals_its_functional_in_value_and_gradient(case, reduction, rng):
+    name, module, functional, x, target = _loss_cases(rng)[case]
+    gy = rng.standard_normal(() if reduction != "none" else x.shape[:1] if target.ndim == 1
+                             else x.shape)
+    results = []
+    for loss_fn in (module(reduction), lambda a, b: functional(a, b, reduction)):
+        xt = tg.tensor(x, requires_grad=True)
+        tt = tg.tensor(target) if target.dtype.kind == "f" else target
+        loss = loss_fn(xt, tt)
+        loss.backward(gy)
+        results.append((loss.data, xt.grad.data))
+    (v1, g1), (v2, g2) = results
+    assert v1.shape == v2.shape, name
+    np.testing.assert_array_equal(v1, v2, err_msg=name)
+    np.testing.assert_array_equal(g1, g2, err_msg=name)
+
+
+def test_loss_modules_pass_finite_differences():
+    rng = np.random.default_rng(1)
+    for name, module, _, x, target in _loss_cases(rng):
+        m = module("mean").to(np.float64)
+        tt = tg.tensor(target) if target.dtype.kind == "f" else target
+        if name.startswith("BCELoss"):                     # keep p inside (0, 1) under eps
+            x = np.clip(x, 0.05, 0.95)
+        assert tg.gradcheck(lambda a: m(a, tt), [tg.tensor(x, requires_grad=True)]), name
+
+
+def test_loss_weight_is_a_buffer_that_moves_and_is_saved(device):
+    w = tg.tensor([1.0, 2.0, 3.0])
+    m = nn.CrossEntropyLoss(weight=w).to(device)
+    assert m.weight.device == device and list(m.state_dict()) == ["weight"]
+    assert list(nn.BCELoss().state_dict()) == [] and nn.BCELoss().weight is None
+    x = tg.tensor(np.eye(3), device=device)
+    assert np.isfinite(m(x, tg.backend.to_device(np.array([0, 1, 2]), device)).item())
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: nn.BCELoss(reduction="avg"), "BCELoss: reduction must be one of"),
+    (lambda: nn.MSELoss(reduction=None), "MSELoss: reduction must be one of"),
+    (lambda: nn.L1Loss(reduction="elementwise_mean"), "L1Loss: reduction must be one of"),
+    (lambda: nn.BCEWithLogitsLoss(reduction="Mean"), "BCEWithLogitsLoss: reduction must"),
+    (lambda: nn.NLLLoss(ignore_index=1.5), "NLLLoss: ignore_index must be an integer"),
+    (lambda: nn.CrossEntropyLoss(label_smoothing=1.5), "label_smoothing must be a number in"),
+    (lambda: nn.CrossEntropyLoss(weight=tg.ones(3, 3)), "weight must be 1-D"),
+    (lambda: nn.CrossEntropyLoss(weight=tg.ones(3), label_smoothing=0.1), "not supported"),
+])
+def test_loss_modules_reject_bad_arguments_when_built(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_loss_module_weight_must_be_a_float_tensor():
+    with pytest.raises(TypeError, match="BCELoss: weight must be a Tensor"):
+        nn.BCELoss(weight=[1.0, 2.0])
+    with pytest.raises(TypeError, match="NLLLoss: weight must be floating point"):
+        nn.NLLLoss(weight=np.array([1, 2]))
+    with pytest.raises(TypeError):
+        nn.BCEWithLogitsLoss(pos_weight=tg.ones(1))        # not supported (docs/porting.md)
+    with pytest.raises(TypeError):
+        nn.NLLLoss(None, None, -1)      # torch's 2nd/3rd positionals: size_average, ignore_index
+
+
+def test_loss_module_repr_is_torchs():
+    assert repr(nn.BCELoss()) == "BCELoss()"
+    assert repr(nn.MSELoss(reduction="sum")) == "MSELoss(reduction='sum')"
