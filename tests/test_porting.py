@@ -55,6 +55,32 @@ def test_module_to_rejects_a_bad_device():
         nn.Linear(2, 2).to("gpu")
 
 
+def test_torch_dtype_names_are_numpy_dtypes():
+    assert (tg.float, tg.float32, tg.double, tg.float64, tg.half, tg.float16) == \
+        (np.float32, np.float32, np.float64, np.float64, np.float16, np.float16)
+    assert (tg.long, tg.int64, tg.int, tg.int32, tg.uint8, tg.bool) == \
+        (np.int64, np.int64, np.int32, np.int32, np.uint8, np.bool_)
+    assert tg.full((2,), 1.0, dtype=tg.float).dtype == np.float32
+    names = {}
+    exec("from tinygan import *", names)
+    assert "randn" in names and "nn" in names and "float64" in names
+    assert not {"float", "int", "bool"} & set(names)        # Python's builtins stay intact
+
+
+def test_tensor_to_takes_a_device_a_dtype_or_both(device):
+    x = tg.randn(2, 3, requires_grad=True)
+    assert x.to(x.device) is x and x.to(tg.float32) is x
+    y = x.to(tg.device(device), tg.float64)
+    assert y.device == device and y.dtype == np.float64
+    assert x.to(dtype="float64").dtype == np.float64 and x.to("float16").dtype == np.float16
+    y.sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.device == "cpu"
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        x.to("gpu")
+    with pytest.raises(ValueError, match="unknown device"):
+        x.to("float64", np.float32)
+
+
 def test_cuda_namespace_mirrors_torch_cuda():
     assert tg.cuda.is_available() is tg.cuda_available()
     assert tg.cuda.device_count() == (1 if tg.cuda_available() else 0)

@@ -32,3 +32,17 @@ from .tensor_factories import (arange, full, full_like, ones, ones_like, rand, r
 from . import cuda, functional, nn, optim
 
 __version__ = "0.1.0"
+
+# torch's dtype names, as the NumPy dtypes that every `dtype=` here takes, so that ported code
+# such as `torch.full((n,), 1.0, dtype=torch.float, device=device)` runs unchanged.
+float32 = float = _np.dtype(_np.float32)
+float64 = double = _np.dtype(_np.float64)
+float16 = half = _np.dtype(_np.float16)
+int64 = long = _np.dtype(_np.int64)
+int32 = int = _np.dtype(_np.int32)
+uint8 = _np.dtype(_np.uint8)
+bool = _np.dtype(_np.bool_)
+
+# `from tinygan import *` must not shadow Python's float, int and bool with those.
+__all__ = sorted(name for name in globals()
+                 if not name.startswith("_") and name not in ("float", "int", "bool"))

@@ -178,13 +178,17 @@ class Tensor:
     def tolist(self):
         return backend.as_numpy(self.data).tolist()
 
-    def to(self, device) -> "Tensor":
-        """This tensor on `device` ("cpu", "cuda" or a `tinygan.device`); differentiable (the
-        gradient goes back to the source device)."""
-        device = backend.check_device(device)
-        if device == self.device:
-            return self
-        return _ops().to_device(self, device)
+    def to(self, device=None, dtype=None) -> "Tensor":
+        """This tensor on `device` ("cpu", "cuda" or a `tinygan.device`) and/or as `dtype`:
+        `to(device)`, `to(dtype)`, `to(device, dtype)`, as in torch.  Differentiable (the
+        gradient goes back to the source device and dtype); self when nothing changes."""
+        device, dtype = backend.to_arguments(device, dtype)
+        out = self
+        if device is not None and device != out.device:
+            out = _ops().to_device(out, device)
+        if dtype is not None and dtype != out.dtype:
+            out = out.type(dtype)
+        return out
 
     def cpu(self) -> "Tensor":
         return self.to("cpu")

@@ -160,6 +160,22 @@ def fetch_scalars(values: dict) -> dict:
     return out
 
 
+def to_arguments(device=None, dtype=None):
+    """(device name or None, NumPy dtype or None) from the arguments of torch's `.to()`:
+    `to(device)`, `to(dtype)` (a dtype in the device's place) and `to(device, dtype)`."""
+    if device is not None:
+        try:
+            device = check_device(device)
+        except (TypeError, ValueError) as not_a_device:
+            if dtype is not None:
+                raise
+            try:
+                device, dtype = None, resolve_dtype(device)
+            except TypeError:
+                raise not_a_device from None      # neither a device nor a dtype
+    return device, None if dtype is None else resolve_dtype(dtype)
+
+
 def resolve_dtype(dtype):
     """Accept a NumPy dtype, a dtype name ("float32") or None (the default float32)."""
     if dtype is None:
