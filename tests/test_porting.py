@@ -306,3 +306,64 @@ def test_loss_module_weight_must_be_a_float_tensor():
 def test_loss_module_repr_is_torchs():
     assert repr(nn.BCELoss()) == "BCELoss()"
     assert repr(nn.MSELoss(reduction="sum")) == "MSELoss(reduction='sum')"
+
+
+# -- a whole PyTorch-style DCGAN script, ported ------------------------------------------------
+
+import pathlib  # noqa: E402
+import runpy  # noqa: E402
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "dcgan_ported_from_pytorch.py"
+
+
+def test_the_ported_pytorch_dcgan_script_trains_two_steps(capsys):
+    source = SCRIPT.read_text()
+    assert "import tinygan as torch\nimport tinygan.nn as nn\n" in source
+    for original in ("# m.weight.data.normal_(0.0, 0.02)", "# m.weight.data.normal_(1.0, 0.02)",
+                     "# m.bias.data.fill_(0)"):
+        assert original in source                        # the torch line, kept as a comment
+    g = runpy.run_path(str(SCRIPT), run_name="__main__")
+    out = capsys.readouterr().out
+    assert out.count("Loss_D:") == 2 and "[1/2]" in out
+    assert len(g["G_losses"]) == len(g["D_losses"]) == 2
+    assert all(np.isfinite(v) and v > 0 for v in g["G_losses"] + g["D_losses"])
+    assert g["fake"].shape == (64, 1, 16, 16) and g["fake"].device == "cpu"
+    # weights_init ran on every Conv and BatchNorm (two Adam steps of 2e-4 move them little)
+    convs = [m for net in (g["netG"], g["netD"]) for m in net.modules() if "Conv" in type(m).__name__]
+    bns = [m for net in (g["netG"], g["netD"]) for m in net.modules() if "BatchNorm" in type(m).__name__]
+    assert len(convs) == 6 and len(bns) == 3
+    w = np.concatenate([tg.backend.as_numpy(m.weight.data).ravel() for m in convs])
+    assert abs(w.std() - 0.02) < 0.003
+    for m in bns:
+        assert abs(float(tg.backend.as_numpy(m.weight.data).mean()) - 1.0) < 0.02
+        assert np.abs(tg.backend.as_numpy(m.bias.data)).max() < 0.01
+    # both D losses reached D's weights: the optimizer moved every parameter of both nets
+    for net in (g["netG"], g["netD"]):
+        assert all(p.grad is not None for p in net.parameters())
+
+
+def test_the_unported_data_line_fails_because_data_is_an_ndarray():
+    """Why the script's three `.data` lines had to change (docs/porting.md)."""
+    conv = nn.Conv2d(1, 1, 4)
+    assert isinstance(conv.weight.data, np.ndarray)
+    with pytest.raises(AttributeError, match="normal_"):
+        conv.weight.data.normal_(0.0, 0.02)
+
+
+def test_two_backward_calls_accumulate_into_ds_gradients():
+    """errD_real.backward(); errD_fake.backward() leaves the sum of both gradients, as in torch."""
+    g = runpy.run_path(str(SCRIPT))            # for its classes, weights_init, criterion
+    netD, criterion = g["Discriminator"](1), g["criterion"]
+    netD.apply(g["weights_init"])
+    real = tg.randn(4, 1, 16, 16).clamp(-1, 1)
+    fake = tg.randn(4, 1, 16, 16).clamp(-1, 1)
+    ones, zeros = tg.full((4,), 1.0), tg.full((4,), 0.0)
+    params = list(netD.parameters())
+    netD.eval()                         # the same BatchNorm statistics for every forward below
+    separate = [tg.grad(criterion(netD(x).view(-1), y), params) for x, y in ((real, ones),
+                                                                               (fake, zeros))]
+    netD.zero_grad()
+    criterion(netD(real).view(-1), ones).backward()
+    criterion(netD(fake).view(-1), zeros).backward()
+    for p, a, b in zip(params, *separate):
+        np.testing.assert_allclose(p.grad.data, a.data + b.data, rtol=1e-5, atol=1e-7)
