@@ -64,7 +64,17 @@ def test_torch_dtype_names_are_numpy_dtypes():
     names = {}
     exec("from tinygan import *", names)
     assert "randn" in names and "nn" in names and "float64" in names
-    assert not {"float", "int", "bool"} & set(names)        # Python's builtins stay intact
+    assert not {"float", "int", "bool", "sum", "abs"} & set(names)   # Python's builtins stay
+    assert "cat" in names and "mean" in names
+
+
+def test_top_level_ops_are_the_functional_ones():
+    import tinygan.functional as F
+    for name in ("cat", "stack", "mean", "sum", "exp", "log", "sqrt", "abs", "clamp", "where",
+                 "matmul", "sigmoid", "tanh", "relu", "softmax", "log_softmax"):
+        assert getattr(tg, name) is getattr(F, name), name
+    x = tg.randn(2, 3)
+    assert tg.cat((x, x), 1).shape == (2, 6) and tg.mean(x, 1).shape == (2,)
 
 
 def test_tensor_to_takes_a_device_a_dtype_or_both(device):

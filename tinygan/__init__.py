@@ -5,6 +5,7 @@
     x = tg.randn(8, 3, requires_grad=True)
     (x * x).sum().backward()
 """
+import builtins as _builtins
 import os as _os
 
 # OpenBLAS's worker threads busy-wait for 2^28 cycles (~0.1 s) after every matrix product
@@ -30,6 +31,9 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor_factories import (arange, full, full_like, ones, ones_like, rand, randn, tensor, zeros,
                                zeros_like)
 from . import cuda, functional, nn, optim
+# The ops that PyTorch code calls from the top level: torch.cat(...), torch.mean(x, 1), ...
+from .functional import (abs, cat, clamp, exp, log, log_softmax, matmul, mean, relu, sigmoid,
+                         softmax, sqrt, stack, sum, tanh, where)
 
 __version__ = "0.1.0"
 
@@ -43,6 +47,6 @@ int32 = int = _np.dtype(_np.int32)
 uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)
 
-# `from tinygan import *` must not shadow Python's float, int and bool with those.
+# `from tinygan import *` must not shadow Python's builtins (float, int, bool, sum, abs).
 __all__ = sorted(name for name in globals()
-                 if not name.startswith("_") and name not in ("float", "int", "bool"))
+                 if not name.startswith("_") and not hasattr(_builtins, name))
