@@ -2,12 +2,15 @@
 `torch.device`, `torch.cuda.is_available`, the loss modules, the in-place initialisers,
 and a whole PyTorch-style DCGAN script (see docs/porting.md)."""
 import copy
+import pathlib
 import pickle
+import runpy
 
 import numpy as np
 import pytest
 
 import tinygan as tg
+import tinygan.functional as F
 import tinygan.nn as nn
 
 
@@ -15,7 +18,8 @@ import tinygan.nn as nn
 
 def test_device_is_torch_device_and_the_plain_string():
     d = tg.device("cpu")
-    assert d.type == "cpu" and d.index is None and str(d) == "cpu" and repr(d) == "device(type='cpu')"
+    assert d.type == "cpu" and d.index is None and str(d) == "cpu"
+    assert repr(d) == "device(type='cpu')"
     assert d == "cpu" and d == tg.device("cpu") and d != tg.device("cuda")
     assert {"cpu": 1}[d] == 1                              # hashes as its string
     g = tg.device("cuda:0")
@@ -69,7 +73,6 @@ def test_torch_dtype_names_are_numpy_dtypes():
 
 
 def test_top_level_ops_are_the_functional_ones():
-    import tinygan.functional as F
     for name in ("cat", "stack", "mean", "sum", "exp", "log", "sqrt", "abs", "clamp", "where",
                  "matmul", "sigmoid", "tanh", "relu", "softmax", "log_softmax"):
         assert getattr(tg, name) is getattr(F, name), name
@@ -144,7 +147,7 @@ def test_fill_zero_copy(device):
     assert t.tolist() == [[0.0, 1.0, 2.0]] * 2
     t.copy_(np.full((2, 3), 7.0))
     assert t.tolist() == [[7.0] * 3] * 2
-    with pytest.raises(ValueError, match=r"copy_: src of shape \(4,\) cannot be broadcast to .*\(2, 3\)"):
+    with pytest.raises(ValueError, match=r"copy_: src of shape \(4,\) cannot .*\(2, 3\)"):
         t.copy_(tg.zeros(4))
     with pytest.raises(TypeError, match="copy_: src must be a Tensor or an array"):
         t.copy_([1.0, 2.0, 3.0])
@@ -209,7 +212,6 @@ def test_nn_init_fills_a_raw_array_in_place():
 
 # -- loss modules: thin wrappers of the functional losses -----------------------------------
 
-import tinygan.functional as F  # noqa: E402
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -320,8 +322,6 @@ def test_loss_module_repr_is_torchs():
 
 # -- a whole PyTorch-style DCGAN script, ported ------------------------------------------------
 
-import pathlib  # noqa: E402
-import runpy  # noqa: E402
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "dcgan_ported_from_pytorch.py"
 
@@ -339,15 +339,16 @@ def test_the_ported_pytorch_dcgan_script_trains_two_steps(capsys):
     assert all(np.isfinite(v) and v > 0 for v in g["G_losses"] + g["D_losses"])
     assert g["fake"].shape == (64, 1, 16, 16) and g["fake"].device == "cpu"
     # weights_init ran on every Conv and BatchNorm (two Adam steps of 2e-4 move them little)
-    convs = [m for net in (g["netG"], g["netD"]) for m in net.modules() if "Conv" in type(m).__name__]
-    bns = [m for net in (g["netG"], g["netD"]) for m in net.modules() if "BatchNorm" in type(m).__name__]
+    modules = [m for net in (g["netG"], g["netD"]) for m in net.modules()]
+    convs = [m for m in modules if "Conv" in type(m).__name__]
+    bns = [m for m in modules if "BatchNorm" in type(m).__name__]
     assert len(convs) == 6 and len(bns) == 3
     w = np.concatenate([tg.backend.as_numpy(m.weight.data).ravel() for m in convs])
     assert abs(w.std() - 0.02) < 0.003
     for m in bns:
         assert abs(float(tg.backend.as_numpy(m.weight.data).mean()) - 1.0) < 0.02
         assert np.abs(tg.backend.as_numpy(m.bias.data)).max() < 0.01
-    # both D losses reached D's weights: the optimizer moved every parameter of both nets
+    # the backward calls reached every parameter of both nets
     for net in (g["netG"], g["netD"]):
         assert all(p.grad is not None for p in net.parameters())
 

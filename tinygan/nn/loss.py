@@ -3,8 +3,9 @@
 name (`tinygan.functional.loss`), where the math lives; the arguments are checked here, when
 the module is built, so a typo fails at the line that made it.  Everything after `weight` is
 keyword-only: torch's positional order still has the deprecated `size_average` and `reduce`
-in it (`BCELoss(weight, size_average, reduce, reduction)`), which tinygan does not take.  A class `weight` is a buffer,
-as in torch: it moves with `.to(device)` and appears in `state_dict()`.
+in it (`BCELoss(weight, size_average, reduce, reduction)`), which tinygan does not take.
+A class `weight` is a buffer, as in torch: it moves with `.to(device)` and appears in
+`state_dict()`.
 """
 from __future__ import annotations
 
