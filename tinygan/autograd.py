@@ -139,8 +139,9 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return backend.device_of(self.data)
+    def device(self) -> "backend.device":
+        """`device("cpu")` or `device("cuda")`: equal to the string, with torch's `.type`."""
+        return backend.device_object(self.data)
 
     def size(self, dim=None):
         return self.shape if dim is None else self.shape[dim]
@@ -177,11 +178,17 @@ class Tensor:
     def tolist(self):
         return backend.as_numpy(self.data).tolist()
 
-    def to(self, device: str) -> "Tensor":
-        """This tensor on `device`; differentiable (the gradient goes back to the source device)."""
-        if device == self.device:
-            return self
-        return _ops().to_device(self, device)
+    def to(self, device=None, dtype=None) -> "Tensor":
+        """This tensor on `device` ("cpu", "cuda" or a `tinygan.device`) and/or as `dtype`:
+        `to(device)`, `to(dtype)`, `to(device, dtype)`, as in torch.  Differentiable (the
+        gradient goes back to the source device and dtype); self when nothing changes."""
+        device, dtype = backend.to_arguments(device, dtype)
+        out = self
+        if device is not None and device != out.device:
+            out = _ops().to_device(out, device)
+        if dtype is not None and dtype != out.dtype:
+            out = out.type(dtype)
+        return out
 
     def cpu(self) -> "Tensor":
         return self.to("cpu")
@@ -197,6 +204,82 @@ class Tensor:
 
     def type(self, dtype) -> "Tensor":
         return _ops().astype(self, dtype)
+
+    # -- in-place initialisers (torch's normal_, uniform_, fill_, zero_, copy_) ----------------
+    # Each writes into `self.data` (the same array object: views and Parameters sharing it see
+    # the change) and returns self.  tinygan records no in-place op in a graph, so, as torch
+    # does for a leaf that requires grad, they refuse such a tensor while grad mode is on:
+    # initialise parameters with `tinygan.nn.init` or inside `with tinygan.no_grad():`.
+
+    def _check_inplace(self, opname: str) -> None:
+        if not (self._requires_grad and _grad_mode.enabled):
+            return
+        if self.creator is None:
+            raise RuntimeError(f"{opname}: a leaf Tensor that requires grad cannot be changed in "
+                               f"place while grad mode is on (as in torch); use "
+                               f"tinygan.nn.init, or call it inside `with tinygan.no_grad():`")
+        raise RuntimeError(f"{opname}: this tensor is the output of an op that requires grad, "
+                           f"and tinygan records no in-place op in the graph; write the new "
+                           f"value as an out-of-place expression")
+
+    def _random_(self, opname: str, draw):
+        """self.data[...] = draw(rng, dtype): random values from the seeded generator of this
+        tensor's device (`tinygan.manual_seed`).  Half precision is drawn in float64."""
+        self._check_inplace(opname)
+        if self.dtype.kind != "f":
+            raise TypeError(f"{opname}: expects a floating-point tensor, got {self.dtype}")
+        dtype = self.dtype if self.dtype.itemsize >= 4 else np.float64
+        self.data[...] = draw(backend.get_rng(self.device), dtype)
+        return self
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> "Tensor":
+        """Fill with samples of N(mean, std²)."""
+        if not std >= 0:
+            raise ValueError(f"normal_: std must be >= 0, got {std}")
+        return self._random_("normal_", lambda rng, dtype:
+                             mean + std * rng.standard_normal(self.shape, dtype=dtype))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> "Tensor":
+        """Fill with samples of U(a, b) (torch names the bounds `from` and `to`)."""
+        if not a <= b:
+            raise ValueError(f"uniform_: expects a <= b, got a={a} > b={b}")
+        return self._random_("uniform_", lambda rng, dtype:
+                             a + (b - a) * rng.random(self.shape, dtype=dtype))
+
+    def fill_(self, value) -> "Tensor":
+        """Set every element to `value` (a number or a one-element Tensor)."""
+        self._check_inplace("fill_")
+        if isinstance(value, Tensor):
+            if value.numel() != 1:
+                raise ValueError(f"fill_: value must be a number or a one-element tensor, got "
+                                 f"shape {value.shape}")
+            value = backend.to_device(value.data, self.device).reshape(())
+        self.data[...] = value
+        return self
+
+    def zero_(self) -> "Tensor":
+        return self.fill_(0)
+
+    def copy_(self, src) -> "Tensor":
+        """Copy `src` (a Tensor or an array; broadcast to this shape, cast to this dtype, moved
+        from any device) into this tensor."""
+        self._check_inplace("copy_")
+        if isinstance(src, Tensor):
+            if src._requires_grad and _grad_mode.enabled:
+                raise RuntimeError("copy_: src requires grad, and tinygan records no in-place op "
+                                   "in the graph; copy src.detach(), or use an out-of-place op")
+            src = src.data
+        elif not _is_array(src):
+            raise TypeError(f"copy_: src must be a Tensor or an array, got {type(src).__name__}")
+        try:
+            ok = np.broadcast_shapes(tuple(src.shape), self.shape) == self.shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"copy_: src of shape {tuple(src.shape)} cannot be broadcast to "
+                             f"this tensor's shape {self.shape}")
+        self.data[...] = backend.to_device(src, self.device)
+        return self
 
     # -- autograd entry points ----------------------------------------------------------------
     def backward(self, grad=None, create_graph: bool = False, inputs=None,

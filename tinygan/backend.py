@@ -53,10 +53,14 @@ def device_of(array) -> str:
     return "cuda" if get_array_module(array) is not np else "cpu"
 
 
+def device_object(array) -> device:
+    """The `device` an array lives on (what `Tensor.device` returns)."""
+    return _DEVICE_OBJECTS[device_of(array)]
+
+
 def xp_for(device: str):
-    """The array module that holds arrays for `device`."""
-    check_device(device)
-    if device == "cuda":
+    """The array module that holds arrays for `device` (a string or a `device`)."""
+    if check_device(device) == "cuda":
         cp = _detect_cupy()
         if cp is None:
             raise RuntimeError("device 'cuda' requested but CUDA is not available "
@@ -65,16 +69,68 @@ def xp_for(device: str):
     return np
 
 
-def check_device(device: str) -> str:
-    if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}: expected one of {DEVICES}")
-    return device
+class device(str):
+    """`tinygan.device("cpu")`, `device("cuda")`, `device("cuda:0")`, `device("cuda", 0)`: torch's
+    `torch.device`, so that ported code runs unchanged.
+
+    It *is* the string "cpu" or "cuda" (a str subclass): everything that accepts a device
+    string accepts it, and `device("cuda") == "cuda"`.  `.type` is that string and `.index`
+    the GPU number; tinygan drives one GPU, so the only index accepted is 0.
+    """
+
+    def __new__(cls, type, index=None):
+        if isinstance(type, device):
+            if index is not None:
+                raise ValueError(f"device({type!r}, {index!r}): the index is already given")
+            return type
+        if not isinstance(type, str):
+            raise TypeError(f"device: expected a string such as 'cpu' or 'cuda', got "
+                            f"{type.__class__.__name__}")
+        name, _, num = type.partition(":")
+        if num:
+            if index is not None:
+                raise ValueError(f"device({type!r}, {index!r}): the index is given twice")
+            if not num.isdigit():
+                raise ValueError(f"device: invalid device string {type!r}")
+            index = int(num)
+        if name not in DEVICES:
+            raise ValueError(f"unknown device {type!r}: expected one of {DEVICES}")
+        if index is not None and int(index) != 0:
+            raise ValueError(f"device {type!r} with index {index!r}: tinygan drives one device "
+                             f"of each type, so the only index is 0 ('cuda:0')")
+        self = super().__new__(cls, name)
+        self.index = None if index is None else int(index)
+        return self
+
+    @property
+    def type(self) -> str:
+        return str.__str__(self)
+
+    def __str__(self):
+        return self.type
+
+    def __repr__(self):
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type={self.type!r}{index})"
+
+    def __reduce__(self):                       # pickles/copies as device(type, index)
+        return (device, (self.type, self.index))
+
+
+_DEVICE_OBJECTS = {name: device(name) for name in DEVICES}
+
+
+def check_device(dev) -> str:
+    """The canonical device name ("cpu" or "cuda") for a device string or `device` object."""
+    if isinstance(dev, str) and dev in DEVICES:
+        return str.__str__(dev)
+    return device(dev).type
 
 
 def to_device(array, device: str):
     """Copy `array` to `device` (no copy when it is already there)."""
     xp = xp_for(device)
-    if device == "cpu":
+    if check_device(device) == "cpu":
         return array.get() if get_array_module(array) is not np else np.asarray(array)
     return xp.asarray(array)
 
@@ -104,6 +160,22 @@ def fetch_scalars(values: dict) -> dict:
     return out
 
 
+def to_arguments(device=None, dtype=None):
+    """(device name or None, NumPy dtype or None) from the arguments of torch's `.to()`:
+    `to(device)`, `to(dtype)` (a dtype in the device's place) and `to(device, dtype)`."""
+    if device is not None:
+        try:
+            device = check_device(device)
+        except (TypeError, ValueError) as not_a_device:
+            if dtype is not None:
+                raise
+            try:
+                device, dtype = None, resolve_dtype(device)
+            except TypeError:
+                raise not_a_device from None      # neither a device nor a dtype
+    return device, None if dtype is None else resolve_dtype(dtype)
+
+
 def resolve_dtype(dtype):
     """Accept a NumPy dtype, a dtype name ("float32") or None (the default float32)."""
     if dtype is None:
@@ -126,6 +198,7 @@ def manual_seed(seed: int) -> None:
 
 def get_rng(device: str = "cpu"):
     """The generator for `device` (numpy.random.Generator or cupy.random.Generator)."""
+    device = check_device(device)
     rng = _rngs.get(device)
     if rng is None:
         xp = xp_for(device)

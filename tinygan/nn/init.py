@@ -1,5 +1,8 @@
-"""Weight initialisation, PyTorch's `torch.nn.init`: every function fills `t.data` in place
-from the library's seeded generator (`tinygan.manual_seed`) and returns `t`.
+"""Weight initialisation, PyTorch's `torch.nn.init`: every function fills `t` in place from the
+library's seeded generator (`tinygan.manual_seed`), under `no_grad`, and returns `t`.  The
+filling itself is the Tensor's in-place method (`t.normal_(mean, std)`, `t.uniform_(a, b)`,
+`t.fill_(v)`).  `t` may also be a raw array, the `.data` of a Tensor: ported PyTorch code
+writes `nn.init.normal_(m.weight.data, 0.0, 0.02)`, and that fills `m.weight` here too.
 
 Why the scales (He et al. 2015, Glorot & Bengio 2010): a layer y = W x with fan_in inputs of
 unit variance gives Var(y) = fan_in · Var(W).  Keeping activations at unit variance through a
@@ -12,8 +15,7 @@ from __future__ import annotations
 
 import math
 
-from ..autograd import Tensor, no_grad
-from ..backend import get_rng
+from ..autograd import Tensor, _is_array, no_grad
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_"]
@@ -54,35 +56,32 @@ def _fan_in_and_fan_out(t: Tensor) -> tuple[int, int]:
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
-def _fill_uniform(t: Tensor, a: float, b: float) -> Tensor:
-    rng = get_rng(t.device)
-    dtype = t.dtype if t.dtype.kind == "f" and t.dtype.itemsize >= 4 else "float64"
-    t.data[...] = a + (b - a) * rng.random(t.shape, dtype=dtype)
-    return t
-
-
-def _fill_normal(t: Tensor, mean: float, std: float) -> Tensor:
-    rng = get_rng(t.device)
-    dtype = t.dtype if t.dtype.kind == "f" and t.dtype.itemsize >= 4 else "float64"
-    t.data[...] = mean + std * rng.standard_normal(t.shape, dtype=dtype)
-    return t
+def _tensor(t) -> Tensor:
+    """`t` itself, or a Tensor sharing the array `t` (so filling it fills `t`)."""
+    if isinstance(t, Tensor):
+        return t
+    if _is_array(t):
+        return Tensor(t)
+    raise TypeError(f"nn.init: expected a Tensor or an array, got {type(t).__name__}")
 
 
 @no_grad()
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with U(a, b)."""
-    return _fill_uniform(t, a, b)
+    _tensor(t).uniform_(a, b)
+    return t
 
 
 @no_grad()
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with N(mean, std²)."""
-    return _fill_normal(t, mean, std)
+    _tensor(t).normal_(mean, std)
+    return t
 
 
 @no_grad()
 def constant_(t: Tensor, val: float) -> Tensor:
-    t.data[...] = val
+    _tensor(t).fill_(val)
     return t
 
 
@@ -109,31 +108,31 @@ def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
 
     PyTorch's default layer init calls this with a = sqrt(5): gain² = 2 / 6, so b = 1/sqrt(fan_in).
     """
-    if t.numel() == 0:
+    if _tensor(t).numel() == 0:
         return t
-    bound = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity)
-    return _fill_uniform(t, -bound, bound)
+    bound = math.sqrt(3.0) * _kaiming_std(_tensor(t), a, mode, nonlinearity)
+    return uniform_(t, -bound, bound)
 
 
 @no_grad()
 def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:
     """N(0, std²) with std = gain / sqrt(fan)."""
-    if t.numel() == 0:
+    if _tensor(t).numel() == 0:
         return t
-    return _fill_normal(t, 0.0, _kaiming_std(t, a, mode, nonlinearity))
+    return normal_(t, 0.0, _kaiming_std(_tensor(t), a, mode, nonlinearity))
 
 
 @no_grad()
 def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
     """U(-b, b) with b = gain · sqrt(6 / (fan_in + fan_out))."""
-    fan_in, fan_out = _fan_in_and_fan_out(t)
+    fan_in, fan_out = _fan_in_and_fan_out(_tensor(t))
     bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / (fan_in + fan_out))
-    return _fill_uniform(t, -bound, bound)
+    return uniform_(t, -bound, bound)
 
 
 @no_grad()
 def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
     """N(0, std²) with std = gain · sqrt(2 / (fan_in + fan_out))."""
-    fan_in, fan_out = _fan_in_and_fan_out(t)
-    return _fill_normal(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    fan_in, fan_out = _fan_in_and_fan_out(_tensor(t))
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))

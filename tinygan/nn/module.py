@@ -303,12 +303,7 @@ class Module:
         """Move every parameter and buffer to `device` and/or cast floating ones to `dtype`,
         in place: the Parameter objects stay the same, only their `.data` changes.
         `to("cuda")`, `to(np.float64)` and `to(device, dtype)` all work."""
-        if device is not None and not (isinstance(device, str) and device in backend.DEVICES):
-            try:                                  # to(dtype) given positionally?
-                device, dtype = None, backend.resolve_dtype(device)
-            except TypeError:
-                backend.check_device(device)      # raises: neither a device nor a dtype
-        dtype = None if dtype is None else backend.resolve_dtype(dtype)
+        device, dtype = backend.to_arguments(device, dtype)
         if device is not None:
             backend.xp_for(device)                # fails early and clearly when CUDA is missing
         for t in list(self.parameters()) + list(self.buffers()):
