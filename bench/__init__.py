@@ -45,8 +45,9 @@ How to read the numbers:
     (NumPy only) and torch.profiler (torch only) cannot do for both; tracemalloc's figure for
     tinygan is printed beside it for information (it misses Numba-internal allocations).
 
-Output: a Markdown table on stdout, the JSON report in bench/results/latest.json (`--out`;
-with machine info, per-workload samples and ratios) and the same table beside it as .md.
+Output: a Markdown table on stdout, the JSON report in runs/bench/latest.json under the current
+folder (`--out`; with machine info, per-workload samples and ratios) and the same table beside it
+as .md.  bench/results/ holds the committed reports; only an explicit --out writes there.
 Flags: --quick (batch 4, 2 samples: a smoke test), --no-torch, --only kernels|layers|steps,
 --out FILE, --device cpu|cuda (PyTorch+cuDNN in the worker, CuPy arrays on our side),
 --batch N, --threads N (PyTorch threads), --no-memory, --quiet.

@@ -14,7 +14,9 @@ import time
 from . import shapes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_OUT = os.path.join(ROOT, "bench", "results", "latest.json")
+# Beside the training runs, in the user's folder: a benchmark never rewrites the report committed
+# in bench/results/ (refresh that one on purpose: --out bench/results/latest.json).
+DEFAULT_OUT = os.path.join("runs", "bench", "latest.json")
 
 # Per side and workload: how long one sample lasts at least, how long all samples of one side
 # may take, and the bounds on their number.  --quick shrinks everything.
@@ -43,7 +45,7 @@ def parse_args(argv):
                     help="one round of fewer, shorter samples (a short GPU lease)")
     ap.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch")
     ap.add_argument("--only", choices=["kernels", "layers", "steps"], help="one group of workloads")
-    ap.add_argument("--out", default=DEFAULT_OUT, help="the JSON report (a .md table is written beside it)")
+    ap.add_argument("--out", default=DEFAULT_OUT, help="the JSON report (default runs/bench/latest.json; a .md table is written beside it)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--batch", type=int, default=None, help="batch size (default 64; 4 with --quick)")
     ap.add_argument("--threads", type=int, default=2, help="PyTorch's thread count (default 2)")

@@ -57,6 +57,17 @@ def test_quick_run_without_torch_reports_every_workload(tmp_path, capsys):
     assert "| D2 Conv fwd+bwd |" in table and "8 DCGAN convs fwd+bwd" in table
 
 
+def test_default_report_goes_to_the_users_runs_folder(tmp_path, monkeypatch):
+    """Without --out the report lands in ./runs/bench/, never over the committed bench/results/."""
+    committed = os.path.join(ROOT, "bench", "results", "latest.json")
+    before = open(committed, "rb").read() if os.path.exists(committed) else None
+    monkeypatch.chdir(tmp_path)
+    assert bench.main(["--quick", "--no-torch", "--only", "kernels", "--quiet"]) == 0
+    assert (tmp_path / "runs" / "bench" / "latest.json").is_file()
+    assert (tmp_path / "runs" / "bench" / "latest.md").is_file()
+    assert (open(committed, "rb").read() if os.path.exists(committed) else None) == before
+
+
 def test_flop_counts():
     d2 = shapes.conv_layer("D2")
     assert shapes.conv_flops(d2, 64) == 2 * 64 * 128 * 8 * 8 * 64 * 4 * 4

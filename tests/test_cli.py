@@ -1,6 +1,7 @@
 """The `tinygan` command: each user error is one line on stderr and exit status 2."""
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -82,6 +83,50 @@ def test_existing_run_is_not_overwritten(capsys, toy_run):
     one_line_error(capsys, ["train", "gan", "--data", "ring8", "--steps", "5", "--out", toy_run],
                    "--resume")
     assert open(ckpt, "rb").read() == before
+
+
+def test_train_ends_with_a_summary_and_the_next_commands(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(["train", "gan", "--data", "ring8", "--steps", "4", "--batch-size", "16",
+                 "--out", out, "--quiet"]) == 0
+    text = capsys.readouterr().out
+    for path in ("samples/step_000004.png", "loss.png", "checkpoints/last.npz"):
+        assert os.path.join(out, path) in text and os.path.isfile(os.path.join(out, path))
+    assert f"tinygan sample {out} " in text and f"tinygan eval {out}" in text
+    assert f"tinygan train gan --out {out} --resume --steps 8" in text
+    assert main(["train", "gan", "--data", "ring8", "--steps", "2", "--batch-size", "16",
+                 "--out", str(tmp_path / "j"), "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)           # --json: the summary, one line
+    assert summary["steps"] == 2 and summary["checkpoint"].endswith("last.npz")
+
+
+def test_ctrl_c_hint_and_resume_keep_the_runs_length(tmp_path, capsys, monkeypatch):
+    from tinygan.gans.gan import GAN
+    real_step = GAN.train_step
+
+    def step_then_interrupt(self, x, y=None):
+        loss = real_step(self, x, y)
+        if self.steps_done == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(GAN, "train_step", step_then_interrupt)
+    out = str(tmp_path / "run")
+    assert main(["train", "gan", "--data", "ring8", "--steps", "20", "--batch-size", "16",
+                 "--out", out, "--quiet"]) == 130
+    hint = capsys.readouterr().err.strip().splitlines()[-1]
+    command = f"tinygan train gan --out {out} --resume --steps 20"
+    assert hint.endswith(f"`{command}`"), hint
+    monkeypatch.setattr(GAN, "train_step", real_step)
+    assert main(command.split()[1:] + ["--quiet"]) == 0
+    assert "step 20 of 20" in capsys.readouterr().out
+    # a finished run: one line that says so and how to train further, nothing retrained
+    assert main(["train", "gan", "--out", out, "--resume"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [f"{out} already finished its 20 steps; train further with "
+                     f"`tinygan train gan --out {out} --resume --steps 40`"]
+    one_line_error(capsys, ["train", "gan", "--out", out, "--resume", "--steps", "10"],
+                   "already at step 20")
 
 
 def test_sample_npz_and_png(toy_run, image_run, tmp_path, capsys):

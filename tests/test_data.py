@@ -459,6 +459,16 @@ def test_folder_of_greyscale_images_has_one_channel(tmp_path):
     assert np.all(ds.x[1] == -1)
 
 
+def test_folder_path_may_start_with_a_tilde(tmp_path, monkeypatch):
+    """`--data folder:~/faces`: the shell leaves that ~ alone, so the loader expands it."""
+    from PIL import Image
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "faces").mkdir()
+    Image.new("RGB", (12, 12), (255, 0, 0)).save(tmp_path / "faces" / "a.png")
+    ds = data.load("folder:~/faces", size=8)
+    assert ds.shape == (1, 3, 8, 8) and ds.name == "folder:~/faces"
+
+
 def test_folder_errors(tmp_path):
     with pytest.raises(DataNotFoundError, match="no such folder"):
         data.load(f"folder:{tmp_path / 'nope'}")

@@ -113,10 +113,54 @@ def test_refuses_to_overwrite_a_run(tmp_path):
     out = str(tmp_path / "run")
     train(**TOY, steps=3, out=out)
     before = arrays(os.path.join(out, "checkpoints", "last.npz"))
-    with pytest.raises(RunExists, match="--resume"):
+    with pytest.raises(RunExists, match=r"resume=True.*out=") as e:   # Python's words, not flags
         train(**TOY, steps=3, out=out)
+    assert e.value.out == out and "--" not in str(e.value)
     after = arrays(os.path.join(out, "checkpoints", "last.npz"))
     assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def _interrupt_after(monkeypatch, n):
+    """The user presses Ctrl-C during step n + 1."""
+    real_step = GAN.train_step
+
+    def step(self, x, y=None):
+        out = real_step(self, x, y)
+        if self.steps_done == n:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+    monkeypatch.setattr(GAN, "train_step", step)
+    return lambda: monkeypatch.setattr(GAN, "train_step", real_step)
+
+
+def test_resume_keeps_the_runs_step_count(tmp_path, monkeypatch):
+    """Resume without `steps` continues to the count the run was started with (not the
+    variant's default), bit-for-bit; a finished run returns at once and changes nothing."""
+    straight = str(tmp_path / "straight")
+    train(**TOY, steps=12, out=straight)
+    out = str(tmp_path / "run")
+    restore = _interrupt_after(monkeypatch, 4)
+    assert train(**TOY, steps=12, out=out)["steps"] == 5
+    restore()
+    s = train(**TOY, out=out, resume=True)
+    assert (s["start"], s["steps"], s["target_steps"], s["interrupted"]) == (5, 12, 12, False)
+    assert s["samples"].endswith("step_000012.png") and os.path.isfile(s["plot"])
+    log = lambda d: open(os.path.join(d, "log.jsonl")).read()   # noqa: E731
+    assert log(out) == log(straight)
+    _, meta = checkpoint.load(os.path.join(out, "checkpoints", "last.npz"))
+    assert meta["steps"] == 12 and meta["step"] == 12
+
+    before = {f: os.stat(os.path.join(out, f)).st_mtime_ns for f in ("log.jsonl", "loss.png")}
+    again = train(**TOY, out=out, resume=True)
+    assert (again["start"], again["steps"], again["target_steps"]) == (12, 12, 12)
+    assert again["last"] == s["last"]                   # the log's last losses
+    assert before == {f: os.stat(os.path.join(out, f)).st_mtime_ns for f in before}
+    with pytest.raises(ValueError, match="already at step 12, past the 8 steps"):
+        train(**TOY, steps=8, out=out, resume=True)
+    further = train(**TOY, steps=15, out=out, resume=True)
+    assert (further["start"], further["steps"]) == (12, 15)
+    _, meta = checkpoint.load(os.path.join(out, "checkpoints", "last.npz"))
+    assert meta["steps"] == 15                          # the new length is the run's now
 
 
 def test_resume_mismatches_are_refused(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 
@@ -29,17 +30,63 @@ def _options(pairs) -> dict:
     return opts
 
 
+def _train_command(args, out: str, steps: int) -> str:
+    """The command line that continues the run in `out` to `steps` steps, ready to paste."""
+    words = ["tinygan", "train", args.variant, "--out", out, "--resume", "--steps", str(steps)]
+    for flag, value in (("--data-dir", args.data_dir), ("--sample-every", args.sample_every),
+                        ("--checkpoint-every", args.checkpoint_every)):
+        if value is not None:            # not kept in the run's metadata: say them again
+            words += [flag, str(value)]
+    if args.device != "cpu":
+        words += ["--device", args.device]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _run_report(args, s: dict) -> str:
+    """What a run leaves behind and what to do next, for a person to read."""
+    out, q = s["out"], shlex.quote(s["out"])
+    losses = ", ".join(f"{k} {v:.3f}" for k, v in s["last"].items())
+    head = (f"{s['variant']} on {s['data']}: step {s['steps']} of {s['target_steps']}, "
+            f"{s['steps'] - s['start']} steps in {s['seconds']:.1f} s"
+            + (f" ({losses})" if losses else ""))
+    lines = [head]
+    for label, path in (("samples", s["samples"]), ("loss plot", s["plot"]),
+                        ("checkpoint", s["checkpoint"])):
+        if path:
+            lines.append(f"  {label:<11} {path}")
+    more = s["target_steps"] if s["interrupted"] else 2 * s["target_steps"]
+    lines += ["next:",
+              f"  tinygan sample {q} --n 64 --out {shlex.quote(os.path.join(out, 'sample.png'))}",
+              f"  tinygan eval {q}",
+              f"  {_train_command(args, out, more)}"
+              + ("    # finish the run" if s["interrupted"] else "    # train further")]
+    return "\n".join(lines)
+
+
 def cmd_train(args) -> int:
-    from .train import train
-    summary = train(args.variant, data=args.data, steps=args.steps, batch_size=args.batch_size,
-                    seed=args.seed, device=args.device, out=args.out, resume=args.resume,
-                    sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-                    data_dir=args.data_dir, options=_options(args.set),
-                    progress=not args.quiet)
-    print(json.dumps(summary))
+    from .train import RunExists, train
+    try:
+        summary = train(args.variant, data=args.data, steps=args.steps, batch_size=args.batch_size,
+                        seed=args.seed, device=args.device, out=args.out, resume=args.resume,
+                        sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+                        data_dir=args.data_dir, options=_options(args.set),
+                        progress=not args.quiet)
+    except RunExists as e:               # train() names its Python arguments; say the flags
+        raise RunExists(e.out, f"{e.out} already holds a run: continue it with "
+                               f"`tinygan train {args.variant} --out {shlex.quote(e.out)} --resume`, "
+                               f"or start a new one with another --out") from None
+    out, steps = summary["out"], summary["target_steps"]
+    if args.json:
+        print(json.dumps(summary))
+    elif args.resume and summary["steps"] == summary["start"]:
+        print(f"{out} already finished its {steps} steps; train further with "
+              f"`{_train_command(args, out, 2 * steps)}`")
+        return 0
+    else:
+        print(_run_report(args, summary))
     if summary["interrupted"]:
-        print(f"interrupted: checkpoint saved at step {summary['steps']}; continue with "
-              f"`tinygan train {args.variant} --out {summary['out']} --resume`", file=sys.stderr)
+        print(f"interrupted: checkpoint saved at step {summary['steps']} of {steps}; continue "
+              f"with `{_train_command(args, out, steps)}`", file=sys.stderr)
         return 130
     return 0
 
@@ -129,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a variant default (see `tinygan variants -v`)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--json", action="store_true", help="end with the run's summary as one JSON line")
     t.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("sample", help="draw samples from a checkpoint")

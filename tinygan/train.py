@@ -10,7 +10,11 @@ writes into `out`:
 
 Nothing is lost when a run stops early: Ctrl-C finishes the current step, saves a checkpoint
 and exits; a NaN/inf loss stops the run with a clear message and leaves the last good
-checkpoint in place; `resume=True` continues bit-for-bit where the checkpoint left off.
+checkpoint in place; `resume=True` continues bit-for-bit where the checkpoint left off, to the
+step count the run was started with (kept in the checkpoint's metadata) unless `steps` is given.
+
+A second `train(..., out=DIR)` into a folder that already holds a run raises `RunExists`
+rather than overwrite it: pass `resume=True` to continue that run, or another `out=`.
 """
 from __future__ import annotations
 
@@ -34,7 +38,12 @@ class TrainingDiverged(RuntimeError):
 
 
 class RunExists(RuntimeError):
-    """The output directory already holds a run and resume was not asked for."""
+    """The output directory already holds a run and resume was not asked for (`.out`: the folder)."""
+
+    def __init__(self, out: str, message: str | None = None):
+        super().__init__(message or f"{out} already holds a run (checkpoints/last.npz): pass "
+                         f"resume=True to continue it, or another out= to start a new run elsewhere")
+        self.out = out
 
 
 def _paths(out: str) -> dict:
@@ -84,6 +93,14 @@ def save_samples(variant, path: str, dataset=None, n: int = 64) -> str:
     return viz.save_image_grid(samples, path, nrow=10 if variant.num_classes else None)
 
 
+def latest_grid(out: str) -> str | None:
+    """The newest samples/step_NNNNNN.png of the run in `out`, or None."""
+    folder = _paths(out)["samples"]
+    names = sorted(f for f in os.listdir(folder) if f.startswith("step_") and f.endswith(".png")) \
+        if os.path.isdir(folder) else []
+    return os.path.join(folder, names[-1]) if names else None
+
+
 def build_from_checkpoint(path: str, device: str = "cpu"):
     """(variant, meta) rebuilt from a checkpoint file or run directory."""
     state, meta = checkpoint.load(path)
@@ -104,7 +121,13 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
           resume: bool = False, sample_every: int | None = None,
           checkpoint_every: int | None = None, data_dir: str | None = None,
           options: dict | None = None, progress: bool = True) -> dict:
-    """Train `variant` on `data`; returns a summary dict (steps, seconds, last losses, out)."""
+    """Train `variant` on `data`; returns a summary dict: `steps` (done), `target_steps`,
+    `start` (the step it resumed from; 0 for a new run), `seconds`, `last` losses, `interrupted`,
+    and the paths `out`, `checkpoint`, `samples` (the newest grid) and `plot`.
+
+    `resume=True` continues the run in `out` to `steps`, by default the run's own step count;
+    a run that already got there returns at once, with `steps == start` and nothing changed.
+    An `out` that holds a run raises `RunExists` unless `resume=True`."""
     cls = get_variant(variant)
     backend.check_device(device)
     if device == "cuda" and not backend.cuda_available():
@@ -114,18 +137,26 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     out = out or os.path.join("runs", variant)
     paths = _paths(out)
     if os.path.exists(paths["ckpt"]) and not resume:
-        raise RunExists(f"{out} already holds a run (checkpoints/last.npz); pass --resume to "
-                        f"continue it or --out to start a new one elsewhere")
+        raise RunExists(out)
     if resume and not os.path.exists(paths["ckpt"]):
-        raise FileNotFoundError(f"--resume: no checkpoint at {paths['ckpt']}")
+        raise FileNotFoundError(f"resume: no checkpoint at {paths['ckpt']}")
 
     if resume:
         _, meta = checkpoint.load(paths["ckpt"])
         data = meta["data"] if data is None else data
         if data != meta["data"] or variant != meta["variant"]:
-            raise ValueError(f"--resume: {out} holds a {meta['variant']} run on {meta['data']}, "
+            raise ValueError(f"resume: {out} holds a {meta['variant']} run on {meta['data']}, "
                              f"not {variant} on {data}")
         seed, batch_size, options = meta["seed"], meta["batch_size"], meta.get("config")
+        steps = meta.get("steps") if steps is None else steps    # the run's own length
+        done = int(meta["step"])
+        if steps is not None and steps < done:
+            raise ValueError(f"resume: {out} is already at step {done}, past the {steps} steps "
+                             f"asked for; to train it further, ask for more than {done}")
+        if steps == done:                    # finished: nothing to train, nothing to rewrite
+            rows = _read_log(paths["log"], upto=done)
+            last = {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}
+            return _summary(variant, meta["data"], out, done, steps, done, 0.0, last, False)
     dataset = datasets.load(data or "mnist", root=data_dir)
     kind = dataset.kind
     steps = cls.default_steps.get(kind, DEFAULT_STEPS[kind]) if steps is None else steps
@@ -209,6 +240,13 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
         bar.close()
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)
-    return {"variant": variant, "data": dataset.name, "out": out, "steps": model.steps_done,
-            "seconds": round(time.time() - t0, 2), "last": last, "interrupted": interrupted,
-            "checkpoint": paths["ckpt"]}
+    return _summary(variant, dataset.name, out, model.steps_done, steps, start,
+                    time.time() - t0, last, interrupted)
+
+
+def _summary(variant, data, out, done, target, start, seconds, last, interrupted) -> dict:
+    paths = _paths(out)
+    return {"variant": variant, "data": data, "out": out, "steps": done, "target_steps": target,
+            "start": start, "seconds": round(seconds, 2), "last": last,
+            "interrupted": interrupted, "checkpoint": paths["ckpt"], "samples": latest_grid(out),
+            "plot": paths["plot"] if os.path.exists(paths["plot"]) else None}

@@ -39,6 +39,7 @@ def load_folder(path: str, size: int = 64, mode: str = "auto", progress: bool | 
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     name = f"folder:{path}"
+    path = os.path.expanduser(path)      # `--data folder:~/faces`: no shell expands a ~ there
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"{name}: size must be a positive int, got {size!r}")
     if mode not in ("auto", "RGB", "L"):
