@@ -11,21 +11,15 @@ import os
 import sys
 
 
-def _parse_value(text: str):
-    """`--set lr=1e-4` values: JSON when it parses (numbers, bools, lists), else the string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def _options(pairs) -> dict:
+    """`--set KEY=VALUE` pairs as {KEY: "VALUE"}.  The text is read by the variant, as the type
+    of the option it names (tinygan/gans/options.py), so a bad value fails naming the option."""
     opts = {}
     for pair in pairs or []:
         if "=" not in pair:
             raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
         k, v = pair.split("=", 1)
-        opts[k.strip()] = _parse_value(v.strip())
+        opts[k.strip()] = v.strip()
     return opts
 
 

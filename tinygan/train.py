@@ -106,6 +106,7 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
           options: dict | None = None, progress: bool = True) -> dict:
     """Train `variant` on `data`; returns a summary dict (steps, seconds, last losses, out)."""
     cls = get_variant(variant)
+    cls.check_config(options)        # a bad option fails here, before any data or folder
     backend.check_device(device)
     if device == "cuda" and not backend.cuda_available():
         raise RuntimeError("--device cuda: no working CUDA device (CuPy missing, or no GPU/driver)")
