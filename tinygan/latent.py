@@ -185,12 +185,14 @@ def add_interpolate_arguments(p) -> None:
     p.add_argument("checkpoint", help="a run directory or its checkpoints/last.npz")
     p.add_argument("--out", required=True, help="FILE.png: one path per row")
     p.add_argument("--steps", type=int, default=10, help="points per path (default 10)")
-    p.add_argument("--mode", choices=["slerp", "linear"], default="slerp")
+    p.add_argument("--mode", choices=["slerp", "linear"], default="slerp",
+                   help="slerp: along the sphere where Gaussian z live (default); linear: straight")
     p.add_argument("--rows", type=int, default=8, help="number of paths (default 8)")
     p.add_argument("--label", type=int, default=None,
                    help="conditional variants: the class of every row (default: row i → class i)")
     p.add_argument("--seed", type=int, default=0, help="picks the end points")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where to run the generator (default cpu)")
 
 
 def cmd_interpolate(args) -> int:
@@ -219,8 +221,9 @@ def add_arithmetic_arguments(p) -> None:
     p.add_argument("-c", default=None, help="group c (added)")
     p.add_argument("--label", type=int, default=None, help="conditional variants: the class")
     p.add_argument("--noise", type=int, default=5, help="noisy neighbours of the result")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--seed", type=int, default=0, help="draws the numbered bank of z (default 0)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where to run the generator (default cpu)")
 
 
 def cmd_arithmetic(args) -> int:

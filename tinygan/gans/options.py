@@ -91,7 +91,7 @@ class Option:
             rng = self.bounds if not self.bounds or self.bounds[0] in "<>" else f"in {self.bounds}"
             text = " ".join(s for s in (self.kind, rng) if s)
             if self.kind == "ints":
-                text += ", like 512,512"
+                text += ", comma-separated"
         return text + (" or none" if self.optional else "")
 
     def _wants(self) -> str:
@@ -101,7 +101,7 @@ class Option:
         if self.kind == "bool":
             return "true or false (or 1 or 0)"
         if self.kind == "ints":
-            return "comma-separated " + self.describe()
+            return f"comma-separated ints {self.bounds}, like 512,512".rstrip()
         return ("an " if self.kind == "int" else "a ") + self.describe()
 
     # -- the check ---------------------------------------------------------------------------
