@@ -11,6 +11,17 @@ import os
 import sys
 
 
+def path(text: str) -> str:
+    """A path argument with `~` and $VARIABLES expanded: a shell leaves them alone inside
+    `folder:~/faces`, `--out=~/runs` or quotes."""
+    return os.path.expandvars(os.path.expanduser(text))
+
+
+def _data(text: str) -> str:
+    """--data NAME, with the path of folder:PATH expanded."""
+    return "folder:" + path(text[len("folder:"):]) if text.startswith("folder:") else text
+
+
 def _options(pairs) -> dict:
     """`--set KEY=VALUE` pairs as {KEY: "VALUE"}.  The text is read by the variant, as the type
     of the option it names (tinygan/gans/options.py), so a bad value fails naming the option."""
@@ -155,9 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-h", "--help", action=_TrainHelp,
                    help="show this help (after VARIANT: with its default steps and options)")
     t.add_argument("variant", help="a name from `tinygan variants`")
-    t.add_argument("--data", default=None, help="mnist (default), fashion-mnist, cifar10, "
+    t.add_argument("--data", type=_data, default=None, help="mnist (default), fashion-mnist, cifar10, "
                    "folder:PATH, ring8, grid25, swissroll")
-    t.add_argument("--data-dir", default=None, help="where the dataset files are")
+    t.add_argument("--data-dir", type=path, default=None, help="where the dataset files are")
     t.add_argument("--steps", type=int, default=None,
                    help="training steps (default: the variant's, e.g. 600 for dcgan on images; "
                         "`tinygan train VARIANT --help` shows it)")
@@ -167,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 0)")
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where to train (default cpu; cuda needs CuPy and a GPU)")
-    t.add_argument("--out", default=None, help="run directory (default runs/VARIANT)")
+    t.add_argument("--out", type=path, default=None, help="run directory (default runs/VARIANT)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--sample-every", type=int, default=None,
                    help="steps between sample grids (default: a tenth of --steps)")
@@ -180,16 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("sample", help="draw samples from a checkpoint")
-    s.add_argument("checkpoint", help="a run directory or its checkpoints/last.npz")
+    s.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
     s.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
-    s.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npz (raw samples)")
+    s.add_argument("--out", type=path, required=True, help="FILE.png (a grid) or FILE.npz (raw samples)")
     s.add_argument("--seed", type=int, default=0, help="seeds the latent noise (default 0)")
     s.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where to run the generator (default cpu)")
     s.set_defaults(fn=cmd_sample)
 
     e = sub.add_parser("eval", help="quality metrics of a checkpoint, as JSON")
-    e.add_argument("checkpoint", help="a run directory or its checkpoints/last.npz")
+    e.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
     e.add_argument("--n", type=int, default=2000,
                    help="how many samples to score, at least 2 (default 2000)")
     e.add_argument("--seed", type=int, default=0, help="seeds the latent noise (default 0)")

@@ -182,8 +182,9 @@ def nearest_mode_classifier(centers):
 
 # -- commands --------------------------------------------------------------------------------
 def add_interpolate_arguments(p) -> None:
-    p.add_argument("checkpoint", help="a run directory or its checkpoints/last.npz")
-    p.add_argument("--out", required=True, help="FILE.png: one path per row")
+    from .cli import path                        # expands ~ and $VARS
+    p.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
+    p.add_argument("--out", type=path, required=True, help="FILE.png: one path per row")
     p.add_argument("--steps", type=int, default=10, help="points per path (default 10)")
     p.add_argument("--mode", choices=["slerp", "linear"], default="slerp",
                    help="slerp: along the sphere where Gaussian z live (default); linear: straight")
@@ -212,8 +213,9 @@ def _indices(text):
 
 
 def add_arithmetic_arguments(p) -> None:
-    p.add_argument("checkpoint", help="a run directory or its checkpoints/last.npz")
-    p.add_argument("--out", required=True, help="FILE.png")
+    from .cli import path
+    p.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
+    p.add_argument("--out", type=path, required=True, help="FILE.png")
     p.add_argument("--bank", type=int, default=64,
                    help="how many numbered samples (z drawn from --seed) to choose groups from")
     p.add_argument("-a", default=None, help="sample numbers of group a, e.g. 3,17,42")
