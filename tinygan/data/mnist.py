@@ -6,7 +6,8 @@ Where `load("mnist")` looks, in order:
   2. the cache, $TINYGAN_DATA/mnist (default ~/.cache/tinygan/mnist), downloading the two
      files of the split there (MD5-checked) when they are missing;
   3. offline, for `mnist` only: the 5,000 real digits shipped in the package
-     (`mnist_subset.npz`, 500 per class), with a one-line notice on stderr.
+     (`mnist_subset.npz`, 500 per class), with a one-line notice on stderr that says how
+     to skip the download (TINYGAN_OFFLINE=1); none with download=False (nothing was tried).
 Fashion-MNIST has no shipped subset: offline, it is an error saying where to put the files.
 `load("mnist-subset")` asks for the shipped digits directly and never touches the network.
 """
@@ -129,8 +130,14 @@ def load_idx_dataset(name: str = "mnist", root: str | None = None, split: str = 
         got = dl.fetch(wanted, SOURCES[name]["mirrors"], folder)
     except dl.DownloadError as e:
         if name == "mnist":
-            print(f"tinygan: MNIST could not be downloaded ({e.reason}); using the 5,000 real "
-                  f"digits shipped with tinygan", file=sys.stderr)
+            # (download=False: nothing was tried, so there is nothing to report)
+            if download and dl.offline():
+                print("tinygan: TINYGAN_OFFLINE is set: using the 5,000 real MNIST digits shipped "
+                      "with tinygan", file=sys.stderr)
+            elif download:
+                print(f"tinygan: MNIST could not be downloaded ({e.reason}); using the 5,000 real "
+                      f"digits shipped with tinygan (TINYGAN_OFFLINE=1 skips the download)",
+                      file=sys.stderr)
             ds = load_subset()
             ds.name = "mnist"
             return ds
