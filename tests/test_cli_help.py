@@ -43,3 +43,18 @@ def test_variants_v_shows_every_default_with_type_and_range(capsys):
         for kind in cls.data_kinds:
             assert str(cls.default_steps.get(kind, DEFAULT_STEPS[kind])) in out
     assert "hidden=512,512" in out and "lr0=none" in out and "minibatch_disc=false" in out
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "gan", "--steps", "2.5"], "tinygan train: argument --steps: invalid int value: '2.5'"),
+    (["train", "gan", "--sample-every", "0"], "--sample-every: expected a whole number of steps >= 1"),
+    (["train"], "tinygan train: the following arguments are required: variant"),
+    (["sample", "run"], "tinygan sample: the following arguments are required: --out"),
+    (["frob"], "tinygan: argument command: invalid choice: 'frob'"),
+])
+def test_parser_errors_are_one_line_too(capsys, argv, match):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and err.startswith("tinygan") and match in err, err
+    assert "--help`" in err

@@ -11,6 +11,20 @@ import os
 import sys
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its own errors (a missing argument, `--steps 2.5`) as one line too."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _every(text: str) -> int:
+    """--sample-every / --checkpoint-every: a whole number of steps, at least 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps >= 1, got {text!r}")
+    return int(text)
+
+
 def path(text: str) -> str:
     """A path argument with `~` and $VARIABLES expanded: a shell leaves them alone inside
     `folder:~/faces`, `--out=~/runs` or quotes."""
@@ -159,7 +173,7 @@ def cmd_gradcheck(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tinygan", description=__doc__.splitlines()[0])
+    p = _Parser(prog="tinygan", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a GAN variant", add_help=False)
@@ -180,9 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to train (default cpu; cuda needs CuPy and a GPU)")
     t.add_argument("--out", type=path, default=None, help="run directory (default runs/VARIANT)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t.add_argument("--sample-every", type=int, default=None,
+    t.add_argument("--sample-every", type=_every, default=None,
                    help="steps between sample grids (default: a tenth of --steps)")
-    t.add_argument("--checkpoint-every", type=int, default=None,
+    t.add_argument("--checkpoint-every", type=_every, default=None,
                    help="steps between checkpoints (default: a quarter of --steps, at most 1000)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a variant default, e.g. --set lr=1e-4 (repeatable; see "
