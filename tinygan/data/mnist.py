@@ -95,10 +95,10 @@ def load_subset() -> Dataset:
     return ds
 
 
-def _where_to_put(name: str, folder: str, stems) -> str:
+def _where_to_put(name: str, folder: str, stems, or_data_dir: bool = True) -> str:
     wanted = " and ".join(f"{s}.gz" for s in stems)
-    return (f"put {wanted} (from {SOURCES[name]['mirrors'][0]}) in {folder}, "
-            f"or pass --data-dir DIR (root=DIR) for a folder that holds them")
+    tip = ", or point --data-dir at a folder that holds them" if or_data_dir else ""
+    return f"put {wanted} (from {SOURCES[name]['mirrors'][0]}) in {folder}{tip}"
 
 
 def load_idx_dataset(name: str = "mnist", root: str | None = None, split: str = "train",
@@ -117,7 +117,7 @@ def load_idx_dataset(name: str = "mnist", root: str | None = None, split: str = 
                 return _dataset(name, *read_pair(*paths), source=os.path.abspath(folder))
         missing = [s for s in stems if not find_file(root, s)]
         raise DataNotFoundError(f"{name}: {', '.join(missing)}(.gz) not found in {root}; "
-                                + _where_to_put(name, root, stems))
+                                + _where_to_put(name, root, stems, or_data_dir=False))
 
     folder = os.path.join(dl.cache_dir(), name)
     paths = [find_file(folder, s) for s in stems]
@@ -141,6 +141,6 @@ def load_idx_dataset(name: str = "mnist", root: str | None = None, split: str = 
             ds = load_subset()
             ds.name = "mnist"
             return ds
-        raise DataNotFoundError(f"{name}: not in the cache and not downloadable ({e}); "
+        raise DataNotFoundError(f"{name}: not in the cache and not downloadable ({e.reason}); "
                                 + _where_to_put(name, folder, stems)) from None
     return _dataset(name, *read_pair(*(got[f"{s}.gz"] for s in stems)), source=folder)
