@@ -134,8 +134,8 @@ def cmd_variants(args) -> int:
 class _TrainHelp(argparse.Action):
     """`tinygan train VARIANT --help`: the usual help, then that variant's steps and options."""
 
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
-        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
         from .gans import VARIANTS
@@ -180,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-h", "--help", action=_TrainHelp,
                    help="show this help (after VARIANT: with its default steps and options)")
     t.add_argument("variant", help="a name from `tinygan variants`")
-    t.add_argument("--data", type=_data, default=None, help="mnist (default), fashion-mnist, cifar10, "
-                   "folder:PATH, ring8, grid25, swissroll")
+    t.add_argument("--data", type=_data, default=None, help="mnist (default), fashion-mnist, "
+                   "cifar10, folder:PATH, ring8, grid25, swissroll")
     t.add_argument("--data-dir", type=path, default=None, help="where the dataset files are")
     t.add_argument("--steps", type=int, default=None,
                    help="training steps (default: the variant's, e.g. 600 for dcgan on images; "
@@ -207,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="draw samples from a checkpoint")
     s.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
     s.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
-    s.add_argument("--out", type=path, required=True, help="FILE.png (a grid) or FILE.npz (raw samples)")
+    s.add_argument("--out", type=path, required=True,
+                   help="FILE.png (a grid) or FILE.npz (raw samples)")
     s.add_argument("--seed", type=int, default=0, help="seeds the latent noise (default 0)")
     s.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where to run the generator (default cpu)")
