@@ -12,21 +12,40 @@ import shlex
 import sys
 
 
-def _parse_value(text: str):
-    """`--set lr=1e-4` values: JSON when it parses (numbers, bools, lists), else the string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its own errors (a missing argument, `--steps 2.5`) as one line too."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _every(text: str) -> int:
+    """--sample-every / --checkpoint-every: a whole number of steps, at least 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps >= 1, got {text!r}")
+    return int(text)
+
+
+def path(text: str) -> str:
+    """A path argument with `~` and $VARIABLES expanded: a shell leaves them alone inside
+    `folder:~/faces`, `--out=~/runs` or quotes."""
+    return os.path.expandvars(os.path.expanduser(text))
+
+
+def _data(text: str) -> str:
+    """--data NAME, with the path of folder:PATH expanded."""
+    return "folder:" + path(text[len("folder:"):]) if text.startswith("folder:") else text
 
 
 def _options(pairs) -> dict:
+    """`--set KEY=VALUE` pairs as {KEY: "VALUE"}.  The text is read by the variant, as the type
+    of the option it names (tinygan/gans/options.py), so a bad value fails naming the option."""
     opts = {}
     for pair in pairs or []:
         if "=" not in pair:
             raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
         k, v = pair.split("=", 1)
-        opts[k.strip()] = _parse_value(v.strip())
+        opts[k.strip()] = v.strip()
     return opts
 
 
@@ -123,6 +142,30 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _show(value) -> str:
+    """A default as `--set` takes it: true, none, 512,512, 0.0002."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def variant_details(cls) -> list[str]:
+    """A variant's default step count and its options (default, type, range), as lines."""
+    from .train import DEFAULT_STEPS
+    kinds = {"image": "images", "toy": "2-D toys"}
+    steps = ", ".join(f"{cls.default_steps.get(k, DEFAULT_STEPS[k])} on {kinds[k]}"
+                      for k in cls.data_kinds)
+    lines = [f"default --steps: {steps}", "options (--set KEY=VALUE):"]
+    specs = cls.options()
+    pairs = [(f"{k}={_show(v)}", specs[k].describe()) for k, v in cls.defaults.items()]
+    w = max(len(a) for a, _ in pairs)
+    return lines + [f"  {a:<{w}}  {b}" for a, b in pairs]
+
+
 def cmd_variants(args) -> int:
     from .gans import VARIANTS
     rows = [(name, cls.paper, cls.summary) for name, cls in sorted(VARIANTS.items())]
@@ -130,8 +173,28 @@ def cmd_variants(args) -> int:
     for name, paper, summary in rows:
         print(f"{name:<{w}}  {paper}\n{'':<{w}}  {summary}")
         if args.verbose:
-            print(f"{'':<{w}}  defaults: {json.dumps(VARIANTS[name].defaults)}")
+            for line in variant_details(VARIANTS[name]):
+                print(f"{'':<{w}}  {line}")
     return 0
+
+
+class _TrainHelp(argparse.Action):
+    """`tinygan train VARIANT --help`: the usual help, then that variant's steps and options."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .gans import VARIANTS
+        parser.print_help()
+        name = getattr(namespace, "variant", None)
+        print()
+        if name in VARIANTS:
+            print(f"{name}: {VARIANTS[name].paper}")
+            print("\n".join(variant_details(VARIANTS[name])))
+        else:
+            print("`tinygan train VARIANT --help` adds that variant's default --steps and options")
+        parser.exit()
 
 
 def cmd_bench(args) -> int:
@@ -157,45 +220,60 @@ def cmd_gradcheck(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tinygan", description=__doc__.splitlines()[0])
+    p = _Parser(prog="tinygan", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a GAN variant")
+    t = sub.add_parser("train", help="train a GAN variant", add_help=False)
+    t.add_argument("-h", "--help", action=_TrainHelp,
+                   help="show this help (after VARIANT: with its default steps and options)")
     t.add_argument("variant", help="a name from `tinygan variants`")
-    t.add_argument("--data", default=None, help="mnist (default), fashion-mnist, cifar10, "
-                   "folder:PATH, ring8, grid25, swissroll")
-    t.add_argument("--data-dir", default=None, help="where the dataset files are")
-    t.add_argument("--steps", type=int, default=None)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    t.add_argument("--out", default=None, help="run directory (default runs/VARIANT)")
+    t.add_argument("--data", type=_data, default=None, help="mnist (default), fashion-mnist, "
+                   "cifar10, folder:PATH, ring8, grid25, swissroll")
+    t.add_argument("--data-dir", type=path, default=None, help="where the dataset files are")
+    t.add_argument("--steps", type=int, default=None,
+                   help="training steps (default: the variant's, e.g. 600 for dcgan on images; "
+                        "`tinygan train VARIANT --help` shows it)")
+    t.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
+    t.add_argument("--seed", type=int, default=0,
+                   help="seeds the weights, noise and data order: the same seed, the same run "
+                        "(default 0)")
+    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where to train (default cpu; cuda needs CuPy and a GPU)")
+    t.add_argument("--out", type=path, default=None, help="run directory (default runs/VARIANT)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t.add_argument("--sample-every", type=int, default=None)
-    t.add_argument("--checkpoint-every", type=int, default=None)
+    t.add_argument("--sample-every", type=_every, default=None,
+                   help="steps between sample grids (default: a tenth of --steps)")
+    t.add_argument("--checkpoint-every", type=_every, default=None,
+                   help="steps between checkpoints (default: a quarter of --steps, at most 1000)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a variant default (see `tinygan variants -v`)")
+                   help="override a variant default, e.g. --set lr=1e-4 (repeatable; see "
+                        "`tinygan train VARIANT --help` for each option's type and range)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--json", action="store_true", help="end with the run's summary as one JSON line")
     t.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("sample", help="draw samples from a checkpoint")
-    s.add_argument("checkpoint", help="a run directory or its checkpoints/last.npz")
-    s.add_argument("--n", type=int, default=64)
-    s.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npz (raw samples)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    s.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
+    s.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
+    s.add_argument("--out", type=path, required=True,
+                   help="FILE.png (a grid) or FILE.npz (raw samples)")
+    s.add_argument("--seed", type=int, default=0, help="seeds the latent noise (default 0)")
+    s.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where to run the generator (default cpu)")
     s.set_defaults(fn=cmd_sample)
 
     e = sub.add_parser("eval", help="quality metrics of a checkpoint, as JSON")
-    e.add_argument("checkpoint")
-    e.add_argument("--n", type=int, default=2000)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    e.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
+    e.add_argument("--n", type=int, default=2000,
+                   help="how many samples to score, at least 2 (default 2000)")
+    e.add_argument("--seed", type=int, default=0, help="seeds the latent noise (default 0)")
+    e.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where to run the nets (default cpu)")
     e.set_defaults(fn=cmd_eval)
 
     v = sub.add_parser("variants", help="list the GAN variants, their papers and defaults")
-    v.add_argument("-v", "--verbose", action="store_true")
+    v.add_argument("-v", "--verbose", action="store_true",
+                   help="also each variant's default steps and options (default, type, range)")
     v.set_defaults(fn=cmd_variants)
 
     from .latent import (add_arithmetic_arguments, add_interpolate_arguments, cmd_arithmetic,
@@ -208,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(fn=cmd_arithmetic)
 
     b = sub.add_parser("bench", help="run the benchmarks (python -m bench)")
-    b.add_argument("rest", nargs=argparse.REMAINDER)
+    b.add_argument("rest", nargs=argparse.REMAINDER,
+                   help="bench's own options (`tinygan bench --help` lists them)")
     b.set_defaults(fn=cmd_bench)
 
     g = sub.add_parser("gradcheck", help="finite-difference check of every op, 1st and 2nd order")

@@ -79,9 +79,10 @@ def interpolate(variant, n_steps: int = 10, mode: str = "slerp", rows: int = 8, 
     """Samples along `rows` paths from random z0 to z1 (or the given ones), `n_steps` points
     each: shape (rows, n_steps, *data_shape).  Row r keeps label y[r] (conditional variants)."""
     if mode not in ("slerp", "linear"):
-        raise ValueError(f"interpolate: mode must be 'slerp' or 'linear', got {mode!r}")
+        raise ValueError(f"the interpolation mode must be 'slerp' or 'linear', got {mode!r}")
     if n_steps < 2 or rows < 1:
-        raise ValueError(f"interpolate: need n_steps >= 2 and rows >= 1, got {n_steps}, {rows}")
+        raise ValueError(f"an interpolation needs at least 2 steps and 1 row, got {n_steps} "
+                         f"steps and {rows} rows")
     rng = np.random.default_rng(seed)
     d = variant.z_dim
     z0 = rng.standard_normal((rows, d)) if z0 is None else np.asarray(z0).reshape(rows, d)
@@ -144,7 +145,7 @@ def arithmetic_figure(ckpt_or_variant, a, b, c, out_png: str, y=None, n_noise: i
     then the result G(ā − b̄ + c̄) and its noisy neighbours (last row).  Images only."""
     variant = _load(ckpt_or_variant, device)
     if variant.is_toy:
-        raise ValueError("arithmetic_figure draws image samples; this variant makes 2-D points")
+        raise ValueError("arithmetic works on image variants; this one makes 2-D points")
     groups = [np.atleast_2d(np.asarray(g, np.float64)) for g in (a, b, c)]
     result = latent_arithmetic(variant, *groups, y=y, n_noise=n_noise, seed=seed)
     width = max(max(len(g) for g in groups) + 1, len(result))
@@ -182,20 +183,26 @@ def nearest_mode_classifier(centers):
 
 # -- commands --------------------------------------------------------------------------------
 def add_interpolate_arguments(p) -> None:
-    p.add_argument("checkpoint", help="a run directory or its checkpoints/last.npz")
-    p.add_argument("--out", required=True, help="FILE.png: one path per row")
+    from .cli import path                        # expands ~ and $VARS
+    p.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
+    p.add_argument("--out", type=path, required=True, help="FILE.png: one path per row")
     p.add_argument("--steps", type=int, default=10, help="points per path (default 10)")
-    p.add_argument("--mode", choices=["slerp", "linear"], default="slerp")
+    p.add_argument("--mode", choices=["slerp", "linear"], default="slerp",
+                   help="slerp: along the sphere where Gaussian z live (default); linear: straight")
     p.add_argument("--rows", type=int, default=8, help="number of paths (default 8)")
     p.add_argument("--label", type=int, default=None,
                    help="conditional variants: the class of every row (default: row i → class i)")
     p.add_argument("--seed", type=int, default=0, help="picks the end points")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where to run the generator (default cpu)")
 
 
 def cmd_interpolate(args) -> int:
     if not args.out.endswith(".png"):
         raise ValueError(f"--out must end with .png, got {args.out!r}")
+    if args.steps < 2 or args.rows < 1:
+        raise ValueError(f"--steps must be >= 2 and --rows >= 1, got --steps {args.steps} "
+                         f"--rows {args.rows}")
     path = interpolation_strip(args.checkpoint, args.out, n_steps=args.steps, mode=args.mode,
                                rows=args.rows, seed=args.seed, y=args.label, device=args.device)
     print(f"wrote {args.rows} {args.mode} paths of {args.steps} steps to {path}")
@@ -210,8 +217,9 @@ def _indices(text):
 
 
 def add_arithmetic_arguments(p) -> None:
-    p.add_argument("checkpoint", help="a run directory or its checkpoints/last.npz")
-    p.add_argument("--out", required=True, help="FILE.png")
+    from .cli import path
+    p.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
+    p.add_argument("--out", type=path, required=True, help="FILE.png")
     p.add_argument("--bank", type=int, default=64,
                    help="how many numbered samples (z drawn from --seed) to choose groups from")
     p.add_argument("-a", default=None, help="sample numbers of group a, e.g. 3,17,42")
@@ -219,8 +227,9 @@ def add_arithmetic_arguments(p) -> None:
     p.add_argument("-c", default=None, help="group c (added)")
     p.add_argument("--label", type=int, default=None, help="conditional variants: the class")
     p.add_argument("--noise", type=int, default=5, help="noisy neighbours of the result")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--seed", type=int, default=0, help="draws the numbered bank of z (default 0)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where to run the generator (default cpu)")
 
 
 def cmd_arithmetic(args) -> int:
@@ -228,6 +237,9 @@ def cmd_arithmetic(args) -> int:
     With them: the figure  a, b, c (each with its mean) and G(ā − b̄ + c̄)."""
     if not args.out.endswith(".png"):
         raise ValueError(f"--out must end with .png, got {args.out!r}")
+    if args.bank < 1 or args.noise < 0:
+        raise ValueError(f"--bank must be >= 1 and --noise >= 0, got --bank {args.bank} "
+                         f"--noise {args.noise}")
     variant = _load(args.checkpoint, args.device)
     bank = np.random.default_rng(args.seed).standard_normal((args.bank, variant.z_dim))
     if args.a is None and args.b is None and args.c is None:

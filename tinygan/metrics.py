@@ -121,7 +121,7 @@ def evaluate_checkpoint(path: str, n: int = 2000, seed: int = 0, device: str = "
     from . import backend, data
     from .train import build_from_checkpoint
     if n < 2:
-        raise ValueError(f"eval: --n must be >= 2, got {n}")
+        raise ValueError(f"--n must be >= 2, got {n}")
     variant, meta, _ = build_from_checkpoint(path, device=device)
     backend.manual_seed(seed)
     samples = variant.sample(n)

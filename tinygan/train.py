@@ -129,6 +129,7 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     a run that already got there returns at once, with `steps == start` and nothing changed.
     An `out` that holds a run raises `RunExists` unless `resume=True`."""
     cls = get_variant(variant)
+    cls.check_config(options)        # a bad option fails here, before any data or folder
     backend.check_device(device)
     if device == "cuda" and not backend.cuda_available():
         raise RuntimeError("--device cuda: no working CUDA device (CuPy missing, or no GPU/driver)")

@@ -16,6 +16,7 @@ Downloads go to $TINYGAN_DATA (default ~/.cache/tinygan); TINYGAN_OFFLINE=1 forb
 from __future__ import annotations
 
 import difflib
+import os
 
 from .cifar import load_cifar10
 from .dataset import ChecksumError, DataFormatError, DataNotFoundError, Dataset, to_float
@@ -36,19 +37,22 @@ def load(name: str, root: str | None = None, *, split: str = "train", size: int 
     """The dataset called `name` (see the module docstring for the names).
 
     root      folder holding the dataset's files (`--data-dir`); None: the cache / download
+              (`~` and $VARIABLES are expanded here and in folder:PATH)
     split     "train" or "test" (mnist, fashion-mnist, cifar10)
     size      output side for folder:PATH images
     n, seed   number of points and generator seed for the 2-D toys
     download  False: never touch the network
     """
     if not isinstance(name, str):
-        raise TypeError(f"load: dataset name must be a str, got {type(name).__name__}")
+        raise TypeError(f"a dataset name must be a str, got {type(name).__name__}")
     if name.startswith("folder:"):
-        path = name[len("folder:"):]
+        path = os.path.expandvars(os.path.expanduser(name[len("folder:"):]))    # folder:~/faces
         if not path:
-            raise ValueError("load: folder:PATH needs a path, e.g. folder:data/anime-faces")
+            raise ValueError("folder:PATH needs a path, e.g. folder:data/anime-faces")
         return load_folder(path, size=size)
     key = _ALIASES.get(name.strip().lower(), name.strip().lower())
+    if root is not None:
+        root = os.path.expandvars(os.path.expanduser(root))
     if key in ("mnist", "fashion-mnist"):
         return load_idx_dataset(key, root, split=split, download=download)
     if key == "mnist-subset":

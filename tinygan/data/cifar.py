@@ -98,9 +98,9 @@ def load_cifar10(root: str | None = None, split: str = "train", download: bool =
             archive = dl.fetch({ARCHIVE: CHECKSUM}, [URL.rsplit("/", 1)[0]], where)[ARCHIVE]
         except dl.DownloadError as e:
             raise DataNotFoundError(
-                f"cifar10: not in the cache and not downloadable ({e}); put {ARCHIVE} (from {URL}) "
-                f"or its extracted {', '.join(names)} in {where}, or pass --data-dir DIR (root=DIR) "
-                f"for a folder that holds them") from None
+                f"cifar10: not in the cache and not downloadable ({e.reason}); put {ARCHIVE} (from "
+                f"{URL}) or its extracted {', '.join(names)} in {where}, or point --data-dir at a "
+                f"folder that holds them") from None
         found = _from_archive(archive, names)
     if found is None:
         present = [n for n in names if any(os.path.isfile(os.path.join(f, n)) for f in _candidates(root))]

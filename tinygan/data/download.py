@@ -32,7 +32,8 @@ class DownloadError(OSError):
 
 
 def cache_dir() -> str:
-    return os.environ.get("TINYGAN_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "tinygan")
+    folder = os.environ.get("TINYGAN_DATA") or os.path.join("~", ".cache", "tinygan")
+    return os.path.expandvars(os.path.expanduser(folder))
 
 
 def offline() -> bool:

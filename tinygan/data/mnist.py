@@ -6,7 +6,8 @@ Where `load("mnist")` looks, in order:
   2. the cache, $TINYGAN_DATA/mnist (default ~/.cache/tinygan/mnist), downloading the two
      files of the split there (MD5-checked) when they are missing;
   3. offline, for `mnist` only: the 5,000 real digits shipped in the package
-     (`mnist_subset.npz`, 500 per class), with a one-line notice on stderr.
+     (`mnist_subset.npz`, 500 per class), with a one-line notice on stderr that says how
+     to skip the download (TINYGAN_OFFLINE=1); none with download=False (nothing was tried).
 Fashion-MNIST has no shipped subset: offline, it is an error saying where to put the files.
 `load("mnist-subset")` asks for the shipped digits directly and never touches the network.
 """
@@ -94,10 +95,10 @@ def load_subset() -> Dataset:
     return ds
 
 
-def _where_to_put(name: str, folder: str, stems) -> str:
+def _where_to_put(name: str, folder: str, stems, or_data_dir: bool = True) -> str:
     wanted = " and ".join(f"{s}.gz" for s in stems)
-    return (f"put {wanted} (from {SOURCES[name]['mirrors'][0]}) in {folder}, "
-            f"or pass --data-dir DIR (root=DIR) for a folder that holds them")
+    tip = ", or point --data-dir at a folder that holds them" if or_data_dir else ""
+    return f"put {wanted} (from {SOURCES[name]['mirrors'][0]}) in {folder}{tip}"
 
 
 def load_idx_dataset(name: str = "mnist", root: str | None = None, split: str = "train",
@@ -116,7 +117,7 @@ def load_idx_dataset(name: str = "mnist", root: str | None = None, split: str = 
                 return _dataset(name, *read_pair(*paths), source=os.path.abspath(folder))
         missing = [s for s in stems if not find_file(root, s)]
         raise DataNotFoundError(f"{name}: {', '.join(missing)}(.gz) not found in {root}; "
-                                + _where_to_put(name, root, stems))
+                                + _where_to_put(name, root, stems, or_data_dir=False))
 
     folder = os.path.join(dl.cache_dir(), name)
     paths = [find_file(folder, s) for s in stems]
@@ -129,11 +130,17 @@ def load_idx_dataset(name: str = "mnist", root: str | None = None, split: str = 
         got = dl.fetch(wanted, SOURCES[name]["mirrors"], folder)
     except dl.DownloadError as e:
         if name == "mnist":
-            print(f"tinygan: MNIST could not be downloaded ({e.reason}); using the 5,000 real "
-                  f"digits shipped with tinygan", file=sys.stderr)
+            # (download=False: nothing was tried, so there is nothing to report)
+            if download and dl.offline():
+                print("tinygan: TINYGAN_OFFLINE is set: using the 5,000 real MNIST digits shipped "
+                      "with tinygan", file=sys.stderr)
+            elif download:
+                print(f"tinygan: MNIST could not be downloaded ({e.reason}); using the 5,000 real "
+                      f"digits shipped with tinygan (TINYGAN_OFFLINE=1 skips the download)",
+                      file=sys.stderr)
             ds = load_subset()
             ds.name = "mnist"
             return ds
-        raise DataNotFoundError(f"{name}: not in the cache and not downloadable ({e}); "
+        raise DataNotFoundError(f"{name}: not in the cache and not downloadable ({e.reason}); "
                                 + _where_to_put(name, folder, stems)) from None
     return _dataset(name, *read_pair(*(got[f"{s}.gz"] for s in stems)), source=folder)

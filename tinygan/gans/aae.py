@@ -54,6 +54,7 @@ class AAE(Autoencoding, Variant):
     summary = "autoencoder + GAN on the codes (prior gaussian or mixture10), MLPs 1000-1000"
     defaults = dict(z_dim=2, prior="gaussian", hidden=(1000, 1000), d_hidden=(1000, 1000),
                     lr_recon=1e-3, lr_adv=2e-4, beta1=0.5, beta2=0.999, likelihood="auto")
+    limits = dict(prior=("gaussian", "mixture10"), lr_recon="> 0", lr_adv="> 0")
 
     def build(self):
         c = self.config

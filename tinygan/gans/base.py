@@ -6,6 +6,7 @@ A variant subclass reads like its paper's algorithm box:
     class MyGAN(Variant):
         name, paper = "mygan", "Someone et al. 2016"
         defaults = dict(z_dim=100, lr=2e-4, ...)
+        limits = dict(...)            # ranges of its own options (options.py); checked on init
 
         def build(self):              # the nets and their optimizers
             self.G, self.D = ...
@@ -31,6 +32,7 @@ in `train_step` uses `update(player, loss)` and `generator_loss(real, fake, adve
 """
 from __future__ import annotations
 
+import difflib
 import functools
 
 import numpy as np
@@ -40,6 +42,7 @@ from ..autograd import Tensor, no_grad
 from ..nn import Module
 from ..optim import Optimizer
 from . import tricks
+from .options import options_of
 
 
 class Variant:
@@ -47,6 +50,7 @@ class Variant:
     paper: str = ""
     summary: str = ""
     defaults: dict = {}
+    limits: dict = {}                      # ranges beyond options.COMMON's: {"levels": ">= 1"}
     data_kinds: tuple = ("image", "toy")   # what data it can train on
     needs_labels: bool = False
     default_steps: dict = {}               # {"image": N, "toy": M}: `tinygan train` without --steps
@@ -56,11 +60,7 @@ class Variant:
         self.data_shape = tuple(data_shape)
         self.num_classes = num_classes
         self.device = backend.check_device(device)
-        self.config = dict(self.defaults)
-        for k, v in (config or {}).items():
-            if k not in self.config:
-                raise ValueError(f"{self.name}: unknown option {k!r}; known: {', '.join(sorted(self.config))}")
-            self.config[k] = v
+        self.config = self.check_config(config)
         if self.needs_labels and not num_classes:
             raise ValueError(f"{self.name} is class-conditional and needs a labelled dataset")
         self.is_toy = len(self.data_shape) == 1
@@ -70,6 +70,26 @@ class Variant:
         for m in self.nets().values():
             m.to(self.device)
         self.steps_done = 0
+
+    @classmethod
+    def options(cls) -> dict:
+        """{name: options.Option}: each option's type and range (`tinygan variants -v`)."""
+        return options_of(cls.defaults, cls.limits)
+
+    @classmethod
+    def check_config(cls, config: dict | None) -> dict:
+        """The defaults updated with `config`, each value checked against its option's type and
+        range (text from `--set` is read as that type).  ValueError for an unknown name or a bad
+        value, before anything is built."""
+        specs, out = cls.options(), dict(cls.defaults)
+        for k, v in (config or {}).items():
+            if k not in specs:
+                close = difflib.get_close_matches(k, list(specs), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ValueError(f"unknown option {k!r} for {cls.name}{hint}; known: "
+                                 f"{', '.join(sorted(specs))}")
+            out[k] = specs[k].check(v)
+        return out
 
     # -- to be written by each variant -------------------------------------------------------
     def build(self) -> None:

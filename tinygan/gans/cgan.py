@@ -66,6 +66,7 @@ class CGAN(Variant):
     needs_labels = True
     defaults = dict(z_dim=100, arch="mlp", ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999,
                     toy_hidden=128, **tricks.OPTIONS)
+    limits = tricks.LIMITS
 
     def build(self):
         c, k = self.config, self.num_classes

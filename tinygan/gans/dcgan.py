@@ -23,6 +23,7 @@ class DCGAN(Variant):
     # `tinygan train dcgan` (the README's main job): recognisable digits in minutes on 2 cores.
     default_steps = {"image": 600}
     defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999, **tricks.OPTIONS)
+    limits = tricks.LIMITS
 
     def build(self):
         self.G, self.D = self.apply_tricks(*self.make_nets("dcgan"))

@@ -21,6 +21,7 @@ class GAN(Variant):
     paper = "Goodfellow et al. 2014, Generative Adversarial Nets"
     summary = "MLP G and D, BCE (non-saturating G loss), Adam"
     defaults = dict(z_dim=100, lr=2e-4, beta1=0.5, beta2=0.999, toy_hidden=128, **tricks.OPTIONS)
+    limits = tricks.LIMITS
 
     def build(self):
         c = self.config

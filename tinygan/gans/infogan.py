@@ -109,6 +109,8 @@ class InfoGAN(Variant):
     defaults = dict(noise_dim=62, n_cat=10, n_cont=2, info_weight=1.0, learn_std=False,
                     ngf=64, ndf=64, fc=1024, q_hidden=128, lr_D=2e-4, lr_G=1e-3, beta1=0.5,
                     beta2=0.999)
+    limits = dict(noise_dim=">= 1", n_cat=">= 1", n_cont=">= 0", info_weight=">= 0", fc=">= 1",
+                  q_hidden=">= 1", lr_D="> 0", lr_G="> 0")
 
     def build(self):
         c = self.config

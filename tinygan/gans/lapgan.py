@@ -146,6 +146,8 @@ class LAPGAN(Variant):
     defaults = dict(z_dim=100, levels=3, g0_hidden=1200, d0_hidden=600, ngf=128, ndf=128,
                     dropout=0.5, optimizer="sgd", lr=0.02, lr0=None, momentum=0.5, beta1=0.5,
                     beta2=0.999)
+    limits = dict(levels=">= 1", g0_hidden=">= 1", d0_hidden=">= 1", dropout="[0, 1)",
+                  optimizer=("sgd", "adam"), lr0="float > 0", momentum="[0, 1)")
 
     def build(self):
         c = self.config

@@ -21,6 +21,7 @@ class LSGAN(Variant):
     summary = "DCGAN nets, least-squares losses (0-1-1), Adam(2e-4, 0.5)"
     defaults = dict(z_dim=100, arch="dcgan", ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999,
                     toy_hidden=128, **tricks.OPTIONS)
+    limits = tricks.LIMITS
 
     def build(self):
         c = self.config

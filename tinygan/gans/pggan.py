@@ -149,6 +149,8 @@ class PGGAN(Variant):
     data_kinds = ("image",)
     defaults = dict(z_dim=128, fmaps=128, lr=1e-3, beta1=0.0, beta2=0.99, adam_eps=1e-8,
                     gp_weight=10.0, drift=1e-3, n_critic=1, steps_per_phase=250, mbstd_group=4)
+    limits = dict(fmaps=">= 1", adam_eps="> 0", drift=">= 0", steps_per_phase=">= 1",
+                  mbstd_group=">= 1")
 
     def build(self):
         c = self.config

@@ -33,6 +33,8 @@ from ..backend import get_array_module
 # The config options every trick-aware variant accepts (merged into its `defaults`).
 OPTIONS = dict(feature_matching=False, minibatch_disc=False, mbd_kernels=100, mbd_dim=5,
                historical_avg=0.0, virtual_bn=False, vbn_ref_size=64, label_smoothing=1.0)
+LIMITS = dict(mbd_kernels=">= 1", mbd_dim=">= 1", historical_avg=">= 0", vbn_ref_size=">= 1",
+              label_smoothing="[0, 1]")
 
 
 # -- feature matching ---------------------------------------------------------------------------

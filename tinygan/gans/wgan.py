@@ -38,6 +38,7 @@ class WGAN(_Wasserstein):
     summary = "critic (no sigmoid) with weight clipping ±0.01, RMSprop 5e-5, n_critic 5"
     defaults = dict(z_dim=100, arch="dcgan", ngf=64, ndf=64, lr=5e-5, clip=0.01, n_critic=5,
                     toy_hidden=128)
+    limits = dict(clip="> 0")
 
     def build(self):
         c = self.config
