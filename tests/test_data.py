@@ -466,7 +466,10 @@ def test_folder_path_may_start_with_a_tilde(tmp_path, monkeypatch):
     (tmp_path / "faces").mkdir()
     Image.new("RGB", (12, 12), (255, 0, 0)).save(tmp_path / "faces" / "a.png")
     ds = data.load("folder:~/faces", size=8)
-    assert ds.shape == (1, 3, 8, 8) and ds.name == "folder:~/faces"
+    # the name a run records is where the images were, so a resume finds the same folder
+    assert ds.shape == (1, 3, 8, 8) and ds.name == f"folder:{tmp_path / 'faces'}"
+    assert data.canonical_name("folder:~/faces") == ds.name
+    assert data.canonical_name("mnist") == "mnist"
 
 
 def test_folder_errors(tmp_path):

@@ -231,3 +231,23 @@ def test_checkpoint_round_trip_keeps_nested_state(tmp_path):
     np.testing.assert_array_equal(back["b"]["c"][1]["d"], np.zeros(1))
     with np.load(path, allow_pickle=False) as z:      # plain arrays: no pickle needed
         assert set(z.files) == {"a", "b/c/0", "b/c/1/d"}
+
+
+def test_resume_of_a_folder_run_given_with_a_tilde(tmp_path, monkeypatch):
+    """`data="folder:~/faces"` is recorded expanded; resuming with the same spelling (or the
+    expanded one) finds the same run, and another folder is refused."""
+    from PIL import Image
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for d in ("faces", "other"):
+        (tmp_path / d).mkdir()
+        for i in range(4):
+            Image.new("L", (8, 8), 40 * i).save(tmp_path / d / f"{i}.png")
+    out = str(tmp_path / "run")
+    opts = {"z_dim": 4}
+    train("gan", data="folder:~/faces", steps=1, batch_size=2, out=out, options=opts, progress=False)
+    assert checkpoint.load(os.path.join(out, "checkpoints", "last.npz"))[1]["data"] == \
+        f"folder:{tmp_path / 'faces'}"
+    r = train("gan", data="folder:~/faces", steps=2, out=out, resume=True, progress=False)
+    assert r["steps"] == 2
+    with pytest.raises(ValueError, match="not gan on folder:.*other"):
+        train("gan", data="folder:~/other", steps=3, out=out, resume=True, progress=False)

@@ -144,7 +144,7 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
 
     if resume:
         _, meta = checkpoint.load(paths["ckpt"])
-        data = meta["data"] if data is None else data
+        data = meta["data"] if data is None else datasets.canonical_name(data)
         if data != meta["data"] or variant != meta["variant"]:
             raise ValueError(f"resume: {out} holds a {meta['variant']} run on {meta['data']}, "
                              f"not {variant} on {data}")

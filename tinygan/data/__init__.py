@@ -32,6 +32,14 @@ _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
             "cifar-10": "cifar10", "cifar_10": "cifar10", "mnist_subset": "mnist-subset"}
 
 
+def canonical_name(name: str) -> str:
+    """The dataset name as a run records it: `folder:PATH` with `~` and $VARIABLES expanded
+    (no shell expands them after `folder:`), every other name as given."""
+    if isinstance(name, str) and name.startswith("folder:"):
+        return "folder:" + os.path.expandvars(os.path.expanduser(name[len("folder:"):]))
+    return name
+
+
 def load(name: str, root: str | None = None, *, split: str = "train", size: int = 64,
          n: int = DEFAULT_N, seed: int = 0, download: bool = True) -> Dataset:
     """The dataset called `name` (see the module docstring for the names).
@@ -46,7 +54,7 @@ def load(name: str, root: str | None = None, *, split: str = "train", size: int 
     if not isinstance(name, str):
         raise TypeError(f"a dataset name must be a str, got {type(name).__name__}")
     if name.startswith("folder:"):
-        path = os.path.expandvars(os.path.expanduser(name[len("folder:"):]))    # folder:~/faces
+        path = canonical_name(name)[len("folder:"):]
         if not path:
             raise ValueError("folder:PATH needs a path, e.g. folder:data/anime-faces")
         return load_folder(path, size=size)
