@@ -103,10 +103,27 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
 
     monkeypatch.setattr(GAN, "train_step", step_that_diverges)
     out = str(tmp_path / "run")
-    with pytest.raises(TrainingDiverged, match=r"loss_G=nan at step 5.*last good checkpoint"):
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 5 \(loss_G=nan\).*last good checkpoint"):
         train(**TOY, steps=20, checkpoint_every=2, out=out)
     _, meta = checkpoint.load(os.path.join(out, "checkpoints", "last.npz"))
     assert meta["step"] == 4
+
+
+def test_a_diverged_run_is_one_plain_line_from_the_cli(tmp_path, monkeypatch, capsys):
+    from tinygan.cli import main
+    real_step = GAN.train_step
+
+    def step_that_diverges(self, x, y=None):
+        out = real_step(self, x, y)
+        out["loss_D"] = float("inf")
+        return out
+
+    monkeypatch.setattr(GAN, "train_step", step_that_diverges)
+    code = main(["train", "gan", "--data", "ring8", "--steps", "3", "--quiet",
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and len(err) == 1
+    assert err[0].startswith("tinygan train: gan diverged at step 1 (loss_D=inf)"), err
 
 
 def test_refuses_to_overwrite_a_run(tmp_path):

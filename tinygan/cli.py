@@ -309,7 +309,7 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, FileNotFoundError, CheckpointError, RunExists,
             RuntimeError) as e:
         if isinstance(e, TrainingDiverged):
-            print(f"tinygan: training diverged: {e}", file=sys.stderr)
+            print(f"tinygan {args.command}: {e}", file=sys.stderr)
             return 3
         if os.environ.get("TINYGAN_DEBUG"):
             raise

@@ -220,8 +220,9 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
                 bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
                 if bad:
                     raise TrainingDiverged(
-                        f"{variant}: loss {', '.join(f'{k}={v}' for k, v in bad.items())} at step "
-                        f"{step + 1}; the last good checkpoint is kept in {paths['ckpt']}")
+                        f"{variant} diverged at step {step + 1} "
+                        f"({', '.join(f'{k}={v}' for k, v in bad.items())}); the last good "
+                        f"checkpoint is kept in {paths['ckpt']}")
                 model.steps_done += 1
                 last.update(losses)
                 log.write(json.dumps({"step": step + 1, **losses}) + "\n")
