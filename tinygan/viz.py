@@ -43,6 +43,43 @@ def image_grid(images: np.ndarray, nrow: int | None = None, pad: int = 2) -> Ima
     return img
 
 
+def labelled_grid(images: np.ndarray, nrow: int, row_labels: list[str],
+                  captions: list[list[str]] | None = None) -> Image.Image:
+    """`image_grid(images, nrow)` with its rows kept as they are, plus a left margin holding
+    each row's label (may span lines) and, with `captions`, a band above each row with one
+    caption per tile (captions[r][q] over tile q of row r; '' for none)."""
+    grid = image_grid(images, nrow).convert("RGB")
+    n, rows = len(images), len(row_labels)
+    if -(-n // nrow) != rows:
+        raise ValueError(f"labelled_grid: {n} images at {nrow} per row make {-(-n // nrow)} "
+                         f"rows, but {rows} row labels were given")
+    h, w = images.shape[2:]
+    s = grid.height / (rows * (h + 2) + 2)                  # image_grid's upscale factor
+    tile_h, tile_w, pad = (h + 2) * s, (w + 2) * s, 2 * s
+    font, small = _font(14), _font(12)
+    probe = ImageDraw.Draw(grid)
+    margin = 16 + max(max(_text_size(probe, line, font)[0] for line in label.split("\n"))
+                      for label in row_labels)
+    band = 18 if captions else 0
+    canvas = Image.new("RGB", (margin + grid.width, rows * (int(tile_h) + band) + int(pad)),
+                       "white")
+    d = ImageDraw.Draw(canvas)
+    for r, label in enumerate(row_labels):
+        y = r * (int(tile_h) + band)
+        strip = grid.crop((0, int(r * tile_h), grid.width, int(r * tile_h + tile_h + pad)))
+        canvas.paste(strip, (margin, y + band))
+        lines = label.split("\n")
+        ty = y + band + pad + (tile_h - pad) / 2 - 9 * len(lines)
+        for i, line in enumerate(lines):
+            d.text((8, ty + 18 * i), line, fill=(0, 0, 0), font=font if i == 0 else small)
+        for q, cap in enumerate((captions or [[]] * rows)[r]):
+            if cap:
+                cw, _ = _text_size(d, cap, small)
+                d.text((margin + pad + q * tile_w + (tile_w - pad - cw) / 2, y + 3), cap,
+                       fill=(60, 60, 60), font=small)
+    return canvas
+
+
 def save_image_grid(images: np.ndarray, path: str, nrow: int | None = None) -> str:
     img = image_grid(images, nrow)
     _atomic_save(img, path)
