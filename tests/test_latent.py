@@ -91,8 +91,9 @@ def test_arithmetic_figure_png(dcgan, tmp_path):
     bare = Image.open(latent.arithmetic_figure(dcgan, *groups, str(tmp_path / "bare.png"),
                                                n_noise=3, labels=False))
     assert bare.size == ((4 * 10 + 2) * 8, (4 * 10 + 2) * 8)        # 4 columns, 4 rows
+    numbers = [[3, 17, 4], [5, 6, 7], [8, 9, 1]]
     img = Image.open(latent.arithmetic_figure(dcgan, *groups, str(tmp_path / "fig.png"),
-                                              n_noise=3, indices=[[3, 17, 4], [5, 6, 7], [8, 9, 1]]))
+                                              n_noise=3, indices=numbers))
     assert img.width > bare.width and img.height > bare.height
     margin = np.asarray(img.convert("L"))[:, :img.width - bare.width]
     assert margin.min() < 128 and margin.max() == 255              # text drawn in the margin
