@@ -298,8 +298,10 @@ def plot_curves(series: dict[str, list[tuple[float, float]]], path: str, title: 
                     lo, hi = min(lo, f.min()), max(hi, f.max())
         else:
             lo, hi = 0.0, 1.0
-        pad = 0.02 * (hi - lo)             # a line on the frame would hide under it
-        yticks = nice_ticks(lo - pad, hi + pad, max(3, panel_h // 50))
+        pad = 0.02 * (hi - lo)             # keep lines off the frame, but don't cross 0
+        lo = 0.0 if lo >= 0 > lo - pad else lo - pad
+        hi = 0.0 if hi <= 0 < hi + pad else hi + pad
+        yticks = nice_ticks(lo, hi, max(3, panel_h // 50))
         y0, y1 = yticks[0], yticks[-1]
         ystep = yticks[1] - yticks[0]
         pw, ph = right - left, bottom - top
@@ -334,8 +336,8 @@ def plot_curves(series: dict[str, list[tuple[float, float]]], path: str, title: 
                 else:
                     x, y = pts[0]
                     a.ellipse((x - w - 1, y - w - 1, x + w + 1, y + w + 1), fill=colour)
-        img.paste(area, (left, top), area)
         d.rectangle((left, top, right, bottom), outline=(0, 0, 0))
+        img.paste(area, (left, top), area)       # over the frame: a line on it stays visible
         for i, k in enumerate(names):
             ly = top + 6 + 18 * i
             d.line((right + 10, ly + 7, right + 34, ly + 7), fill=_lighter(colours[k]), width=1)
