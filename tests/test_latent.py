@@ -136,6 +136,9 @@ def test_commands(tmp_path):
     assert latent.cmd_interpolate(args) == 0 and (tmp_path / "i.png").exists()
     args = p.parse_args(["arithmetic", str(run), "--out", str(tmp_path / "bank.png"), "--bank", "8"])
     assert latent.cmd_arithmetic(args) == 0 and (tmp_path / "bank.png").exists()
+    bare = latent.viz.image_grid(np.zeros((8, 1, 28, 28)), 8)       # the bank numbers its tiles
+    bank = Image.open(tmp_path / "bank.png")
+    assert bank.width > bare.width and bank.height > bare.height
     args = p.parse_args(["arithmetic", str(run), "--out", str(tmp_path / "a.png"), "--bank", "8",
                          "-a", "0,1", "-b", "2", "-c", "3,4,5"])
     assert latent.cmd_arithmetic(args) == 0 and (tmp_path / "a.png").exists()

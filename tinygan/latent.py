@@ -277,8 +277,12 @@ def cmd_arithmetic(args) -> int:
             raise ValueError("arithmetic works on image variants; this one makes 2-D points")
         samples = _generate(variant, bank, _labels(variant, args.bank, args.label))
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        viz.save_image_grid(samples, args.out, nrow=8)
-        print(f"wrote samples 0..{args.bank - 1} (row-major, 8 per row) to {args.out}; pick "
+        starts = range(0, args.bank, 8)
+        img = viz.labelled_grid(samples, 8, [f"{i}-{min(i + 7, args.bank - 1)}" for i in starts],
+                                [[f"#{k}" for k in range(i, min(i + 8, args.bank))]
+                                 for i in starts])
+        viz._atomic_save(img, args.out)
+        print(f"wrote samples 0..{args.bank - 1} (numbered, 8 per row) to {args.out}; pick "
               f"groups and run again with -a I,J,K -b ... -c ... (same --seed, --bank)")
         return 0
     if None in (args.a, args.b, args.c):
