@@ -87,10 +87,31 @@ def test_mean_latent_and_arithmetic_shape(dcgan):
 
 def test_arithmetic_figure_png(dcgan, tmp_path):
     rng = np.random.default_rng(0)
-    path = latent.arithmetic_figure(dcgan, rng.standard_normal((3, 6)), rng.standard_normal((3, 6)),
-                                    rng.standard_normal((3, 6)), str(tmp_path / "fig.png"), n_noise=3)
-    img = Image.open(path)
-    assert img.size == ((4 * 10 + 2) * 8, (4 * 10 + 2) * 8)        # 4 columns, 4 rows
+    groups = rng.standard_normal((3, 6)), rng.standard_normal((3, 6)), rng.standard_normal((3, 6))
+    bare = Image.open(latent.arithmetic_figure(dcgan, *groups, str(tmp_path / "bare.png"),
+                                               n_noise=3, labels=False))
+    assert bare.size == ((4 * 10 + 2) * 8, (4 * 10 + 2) * 8)        # 4 columns, 4 rows
+    numbers = [[3, 17, 4], [5, 6, 7], [8, 9, 1]]
+    img = Image.open(latent.arithmetic_figure(dcgan, *groups, str(tmp_path / "fig.png"),
+                                              n_noise=3, indices=numbers))
+    assert img.width > bare.width and img.height > bare.height
+    margin = np.asarray(img.convert("L"))[:, :img.width - bare.width]
+    assert margin.min() < 128 and margin.max() == 255              # text drawn in the margin
+    # the bottom row of tiles (the result and its noisy copies) is the bare grid's, unchanged
+    tile = 10 * 8
+    np.testing.assert_array_equal(np.asarray(img.convert("L"))[-tile:, -bare.width:],
+                                  np.asarray(bare.convert("L"))[-tile:])
+
+
+def test_arithmetic_labels_name_each_term():
+    groups = [np.zeros((2, 6)), np.zeros((1, 6)), np.zeros((2, 6))]
+    rows, caps = latent._arithmetic_labels(groups, [[3, 17], [5], [8, 9]], n_noise=2)
+    assert [r.split("\n")[0] for r in rows] == ["a", "- b", "+ c", "= result"]
+    assert "samples 3,17" in rows[0] and "sample 5" in rows[1] and "mean a - mean b" in rows[3]
+    assert caps == [["#3", "#17", "mean a"], ["#5", "mean b"], ["#8", "#9", "mean c"],
+                    ["result", "+noise", "+noise"]]
+    rows, caps = latent._arithmetic_labels(groups, None, n_noise=0)     # z given, no numbers
+    assert caps[0] == ["z1", "z2", "mean a"] and "2 z vectors" in rows[0]
 
 
 def test_class_mean_latents_on_toy():
@@ -115,6 +136,9 @@ def test_commands(tmp_path):
     assert latent.cmd_interpolate(args) == 0 and (tmp_path / "i.png").exists()
     args = p.parse_args(["arithmetic", str(run), "--out", str(tmp_path / "bank.png"), "--bank", "8"])
     assert latent.cmd_arithmetic(args) == 0 and (tmp_path / "bank.png").exists()
+    bare = latent.viz.image_grid(np.zeros((8, 1, 28, 28)), 8)       # the bank numbers its tiles
+    bank = Image.open(tmp_path / "bank.png")
+    assert bank.width > bare.width and bank.height > bare.height
     args = p.parse_args(["arithmetic", str(run), "--out", str(tmp_path / "a.png"), "--bank", "8",
                          "-a", "0,1", "-b", "2", "-c", "3,4,5"])
     assert latent.cmd_arithmetic(args) == 0 and (tmp_path / "a.png").exists()

@@ -140,9 +140,13 @@ def latent_arithmetic(variant, a, b, c, y=None, n_noise: int = 0, noise: float =
 
 
 def arithmetic_figure(ckpt_or_variant, a, b, c, out_png: str, y=None, n_noise: int = 5,
-                      seed: int = 0, device: str = "cpu") -> str:
+                      seed: int = 0, device: str = "cpu", indices=None,
+                      labels: bool = True) -> str:
     """The three groups' samples, each followed by the sample of its mean z (rows a, b, c),
-    then the result G(ā − b̄ + c̄) and its noisy neighbours (last row).  Images only."""
+    then the result G(ā − b̄ + c̄) and its noisy neighbours (last row).  Images only.
+    With `labels` each row is named in a left margin ("a", "− b", "+ c", "= result") and
+    each tile captioned (its sample number from `indices`, three lists of ints, else z1,
+    z2, ...; "mean" for the group's mean, "result" / "+noise").  labels=False: the bare grid."""
     variant = _load(ckpt_or_variant, device)
     if variant.is_toy:
         raise ValueError("arithmetic works on image variants; this one makes 2-D points")
@@ -157,7 +161,33 @@ def arithmetic_figure(ckpt_or_variant, a, b, c, out_png: str, y=None, n_noise: i
         tiles += [imgs, np.repeat(blank, width - len(imgs), 0)]
     tiles += [result, np.repeat(blank, width - len(result), 0)]
     os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
-    return viz.save_image_grid(np.concatenate(tiles), out_png, nrow=width)
+    if not labels:
+        return viz.save_image_grid(np.concatenate(tiles), out_png, nrow=width)
+    rows, captions = _arithmetic_labels(groups, indices, n_noise, y)
+    img = viz.labelled_grid(np.concatenate(tiles), width, rows, captions)
+    viz._atomic_save(img, out_png)
+    return out_png
+
+
+def _arithmetic_labels(groups, indices, n_noise: int, y=None):
+    """Row labels and tile captions for `arithmetic_figure` (ASCII: Pillow's bitmap font has
+    no minus sign or macron)."""
+    rows, captions = [], []
+    for k, (sign, name, g) in enumerate(zip(("", "- ", "+ "), "abc", groups)):
+        idx = None if indices is None else [int(i) for i in indices[k]]
+        caps = [f"#{i}" for i in idx] if idx else [f"z{i + 1}" for i in range(len(g))]
+        what = (f"sample{'s' * (len(idx) > 1)} {','.join(map(str, idx))}" if idx
+                else f"{len(g)} z vector{'s' * (len(g) > 1)}")
+        rows.append(f"{sign}{name}\n{_shorten(what)}")
+        captions.append(caps + [f"mean {name}"])
+    cls = "" if y is None else f"\nclass {y}"
+    rows.append(f"= result\nG(mean a - mean b\n   + mean c){cls}")
+    captions.append(["result"] + ["+noise"] * n_noise)
+    return rows, captions
+
+
+def _shorten(text: str, n: int = 24) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."
 
 
 def class_mean_latents(variant, classify, n: int = 1000, seed: int = 0, num_classes=None):
@@ -247,8 +277,12 @@ def cmd_arithmetic(args) -> int:
             raise ValueError("arithmetic works on image variants; this one makes 2-D points")
         samples = _generate(variant, bank, _labels(variant, args.bank, args.label))
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        viz.save_image_grid(samples, args.out, nrow=8)
-        print(f"wrote samples 0..{args.bank - 1} (row-major, 8 per row) to {args.out}; pick "
+        starts = range(0, args.bank, 8)
+        img = viz.labelled_grid(samples, 8, [f"{i}-{min(i + 7, args.bank - 1)}" for i in starts],
+                                [[f"#{k}" for k in range(i, min(i + 8, args.bank))]
+                                 for i in starts])
+        viz._atomic_save(img, args.out)
+        print(f"wrote samples 0..{args.bank - 1} (numbered, 8 per row) to {args.out}; pick "
               f"groups and run again with -a I,J,K -b ... -c ... (same --seed, --bank)")
         return 0
     if None in (args.a, args.b, args.c):
@@ -260,6 +294,7 @@ def cmd_arithmetic(args) -> int:
             raise ValueError(f"-{name}: sample numbers must lie in 0..{args.bank - 1}, got {text!r}")
         groups.append(bank[idx])
     path = arithmetic_figure(variant, *groups, args.out, y=args.label, n_noise=args.noise,
-                             seed=args.seed)
+                             seed=args.seed,
+                             indices=[_indices(t) for t in (args.a, args.b, args.c)])
     print(f"wrote a, b, c and G(mean a - mean b + mean c) to {path}")
     return 0

@@ -66,21 +66,20 @@ def _read_log(path: str, upto: int | None = None) -> list[dict]:
     return rows
 
 
+PLOTTED = ("wasserstein", "gp", "drift")      # besides loss* and hist_*; not res, alpha
+
+
 def plot_log(log_path: str, plot_path: str, title: str = "") -> str:
+    """loss.png from log.jsonl: every loss*, hist_* (historical averaging), wasserstein, gp and
+    drift series, from step 1, raw and smoothed, one panel per scale (`viz.plot_curves`)."""
     rows = _read_log(log_path)
     series: dict[str, list] = {}
     for r in rows:
         for k, v in r.items():
-            if k.startswith("loss") or k in ("wasserstein", "gp"):
-                series.setdefault(k, []).append((r["step"], v))
-    # Smooth for readability: the raw per-step losses of a GAN are mostly noise.
-    smooth = {}
-    for k, pts in series.items():
-        w = max(1, len(pts) // 100)
-        xs = [p[0] for p in pts]
-        ys = np.convolve([p[1] for p in pts], np.ones(w) / w, mode="valid") if len(pts) >= w else []
-        smooth[k] = list(zip(xs[w - 1:], ys))
-    return viz.plot_curves(smooth, plot_path, title=title)
+            if k.startswith(("loss", "hist_")) or k in PLOTTED:
+                y = float(v) if isinstance(v, (int, float)) else float("nan")
+                series.setdefault(k, []).append((r["step"], y))
+    return viz.plot_curves(series, plot_path, title=title)
 
 
 def save_samples(variant, path: str, dataset=None, n: int = 64) -> str:
