@@ -30,13 +30,14 @@ a pool of their own (the `workqueue` layer), the two pools fight over the 2 core
 step's im2col and col2im then run slower.  So when MKL is chosen and GNU OpenMP
 (`libgomp`) loads, MKL runs on its GNU OpenMP layer and the CPU kernels take Numba's `omp` layer,
 which is built on the same `libgomp`: one pool of threads serves both (DCGAN and MLP `gan`
-steps measured against NumPy + workqueue: docs/performance.md).  Without `libgomp`, MKL takes Intel OpenMP and Numba keeps `workqueue`.  `MKL_THREADING_LAYER`,
-`MKL_NUM_THREADS` and `NUMBA_THREADING_LAYER`, when set, win.  The layers are set when the
-kernels are first imported: `set_backend` later switches only where the products go.
+steps measured against NumPy + workqueue: docs/performance.md).  Without `libgomp`, MKL takes
+Intel OpenMP and Numba keeps `workqueue`.  `MKL_THREADING_LAYER`, `MKL_NUM_THREADS` and
+`NUMBA_THREADING_LAYER`, when set, win.  The layers are set when the kernels are first
+imported: `set_backend` later switches only where the products go.
 The price of the shared pool: a product left to NumPy (OpenBLAS has threads of its own) right
 after a Numba kernel waits behind the spinning pool, several times its own time (the bench's
-reference column meets it).  The fast path sends
-every product here, so only the reference kernels and this module's fallbacks meet it.
+reference column meets it).  The fast path sends every product here, so only the reference
+kernels and this module's fallbacks meet it.
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ every matrix product (`blas.matmul`: MKL when the optional `mkl` package is inst
 NumPy's `np.matmul`).
 
 Same names, signatures and results as `reference.py` (tested against it); registered with
-`tinygan.kernels.register(name, "cpu", fn)` at import.  What makes them faster (the measurements: docs/performance.md):
+`tinygan.kernels.register(name, "cpu", fn)` at import.  What makes them faster (the
+measurements: docs/performance.md):
 
 - **One big GEMM per convolution.**  The im2col columns are laid out channel-major,
   col[(c, j, i), (n, p, q)], so conv2d is ONE product of W (OC, C·KH·KW) and col over the
@@ -178,8 +179,9 @@ def _n_chunks(N, C):
 # offsets — all of one type: mixing int64 and uint64 in Numba gives float64 — and split each
 # row into its padding / interior / padding runs up front instead of testing every element.
 # On the DCGAN's layers that made im2col and col2im markedly faster than the bounds-tested
-# loops, close to a memcpy of the same bytes.  Since then im2col's short rows (OW < TABLE_ROW: D2's and D3's columns) take the plane-table
-# gather further down; the row loop keeps the wider outputs.
+# loops, close to a memcpy of the same bytes.  Since then im2col's short rows (OW < TABLE_ROW:
+# D2's and D3's columns) take the plane-table gather further down; the row loop keeps the
+# wider outputs.
 
 @njit(cache=True)
 def _valid_range(k, S, P, size, out_size):
@@ -343,8 +345,8 @@ def _col2im_kernel(col, SH, SW, PH, PW, NB, out):
 # contiguous run of rows·OW values.  Written one output row at a time, each image's run was a
 # single OW-long row (64 bytes at G3's shape) ~OC·OH·OW floats from the next image's — a fresh
 # page per store run, which is what the gather waited on when y was not in cache; blocks of
-# rows make each image's run long.  ROW_RUN sets the block: at least that many
-# floats per image run, or the whole map.
+# rows make each image's run long.  ROW_RUN sets the block: at least that many floats per
+# image run, or the whole map.
 ROW_RUN = 128
 
 
@@ -678,8 +680,8 @@ def _bn_act_kernel(x, scale, shift, slope, y):
 # thread count).  One work item per channel instead reads N separate rows of L values from
 # each of the three arrays (x, y, gy), ~C·L floats apart, which the hardware prefetcher follows
 # badly (on the DCGAN's G2/D2 and G3 shapes, cold or in cache, the memory-order walk is
-# clearly faster).  The statistics keep one
-# channel per item: they read one array, and the chunked form of them was no faster.
+# clearly faster).  The statistics keep one channel per item: they read one array, and the
+# chunked form of them was no faster.
 SUM_CHUNKS = 8
 
 

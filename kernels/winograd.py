@@ -1,10 +1,11 @@
 """Winograd F(2×2, 2×2) for the DCGAN's convolutions: kernel 4, stride 2, padding 1.
 
-Why.  On 2 cores the DCGAN step is bound by its GEMMs (docs/performance.md: where a step's time goes).  A stride-2 4×4
-convolution is four stride-1 2×2 convolutions, one per *phase* of the padded input, and a
-stride-1 2×2 convolution has a minimal-multiplication algorithm (Winograd 1980; Lavin & Gray
-2015, "Fast Algorithms for Convolutional Neural Networks"): each 2×2 output tile costs 9
-products per (input channel, output channel) instead of 16 — 0.5625× the GEMM FLOPs.
+Why.  On 2 cores the DCGAN step is bound by its GEMMs (docs/performance.md: where a step's
+time goes).  A stride-2 4×4 convolution is four stride-1 2×2 convolutions, one per *phase*
+of the padded input, and a stride-1 2×2 convolution has a minimal-multiplication algorithm
+(Winograd 1980; Lavin & Gray 2015, "Fast Algorithms for Convolutional Neural Networks"): each
+2×2 output tile costs 9 products per (input channel, output channel) instead of 16 — 0.5625×
+the GEMM FLOPs.
 
 The phase split.  With xpad = x zero-padded by 1 and xph[a, b][P, Q] = xpad[2P + a, 2Q + b]
 (a, b ∈ {0, 1}), the kernel tap (j, i) = (2u + a, 2v + b) only ever meets phase (a, b):
@@ -166,8 +167,8 @@ def conv_transpose2d_readable(x, w):
 # independent tiles is the batch: with n innermost every transform is a loop over 64
 # contiguous values that LLVM vectorises, after one transpose of each (c, ·) plane stack into
 # (pixel, n) order in a thread-local buffer (with the zero padding built in).  With n
-# outermost the same transforms ran as scalar code, several times a plain fill of V.  Indices are uint64 (see cpu.py: a signed index is wrapped, which keeps
-# the loops scalar).
+# outermost the same transforms ran as scalar code, several times a plain fill of V.  Indices
+# are uint64 (see cpu.py: a signed index is wrapped, which keeps the loops scalar).
 
 U64 = np.uint64
 

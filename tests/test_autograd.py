@@ -1,5 +1,5 @@
-"""The autograd engine (tinygan/autograd.py; docs/internals.md): Tensor, tinygan.tensor and factories, backward, grad,
-no_grad, custom Functions, graph traversal.
+"""The autograd engine (tinygan/autograd.py): Tensor, tinygan.tensor and factories, backward,
+grad, no_grad, custom Functions, graph traversal.
 
 Op-by-op gradients live in test_basic_ops.py; here the ops are only the means to build graphs.
 """

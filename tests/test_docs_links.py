@@ -8,7 +8,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
-PAGES = ["README.md"] + sorted(os.path.join("docs", f) for f in os.listdir(DOCS) if f.endswith(".md"))
+PAGES = ["README.md"] + sorted(os.path.join("docs", f) for f in os.listdir(DOCS)
+                               if f.endswith(".md"))
 
 # docs/tutorial/README.md comes from the tutorial's own branch: until that is merged, a link to
 # it (the README's reading order) may point at nothing.  Every other link must resolve.
@@ -51,20 +52,22 @@ def test_every_relative_link_reaches_a_file(page):
         if not os.path.exists(full):
             broken.append(f"{target}: no such file")
         elif fragment and full.endswith(".md") and fragment not in _anchors(full):
-            broken.append(f"{target}: no heading or <a id> '{fragment}' in {os.path.relpath(full, ROOT)}")
+            where = os.path.relpath(full, ROOT)
+            broken.append(f"{target}: no heading or <a id> '{fragment}' in {where}")
     assert not broken, f"{page}: " + "; ".join(broken)
 
 
 def test_no_file_cites_a_document_outside_the_repository():
     # the design and performance notes that once lived beside the code, outside the repository
-    outside = re.compile(r"PERF_" r"NOTES|STY" r"LE\.md|\bDESI" r"GN\b")      # split: not to match itself
+    # (the pattern is split so that this file does not match itself)
+    outside = re.compile(r"PERF_" r"NOTES|STY" r"LE\.md|\bDESI" r"GN\b")
+    paths = [os.path.join(ROOT, "README.md")]
+    for top in ("tinygan", "kernels", "bench", "scripts", "tests", "docs"):
+        for dirpath, _, files in os.walk(os.path.join(ROOT, top)):
+            paths += [os.path.join(dirpath, f) for f in files if f.endswith((".py", ".md", ".sh"))]
     hits = []
-    for top in ("README.md", "tinygan", "kernels", "bench", "scripts", "tests", "docs"):
-        for dirpath, _, files in os.walk(os.path.join(ROOT, top)) if top != "README.md" else [(ROOT, [], [top])]:
-            for f in files:
-                if f.endswith((".py", ".md", ".sh")):
-                    path = os.path.join(dirpath, f)
-                    for n, line in enumerate(open(path, encoding="utf-8"), 1):
-                        if outside.search(line):
-                            hits.append(f"{os.path.relpath(path, ROOT)}:{n}")
+    for path in paths:
+        for n, line in enumerate(open(path, encoding="utf-8"), 1):
+            if outside.search(line):
+                hits.append(f"{os.path.relpath(path, ROOT)}:{n}")
     assert not hits, hits
