@@ -16,7 +16,7 @@ How to read the numbers:
     "ref ms" is the same code with `tinygan.kernels.set_mode("reference")` in the same
     process (left blank when no fast kernel is registered: then both are the same code).
     With MKL the reference kernels' products are still NumPy's (OpenBLAS), beside the Numba
-    `omp` pool, and some of them stall (~23 ms a call instead of 0.7 measured): for fair
+    `omp` pool, and some of them stall (they wait behind the spinning pool): for fair
     ours/ref ratios run with TINYGAN_BLAS=numpy;
     "torch ms" is PyTorch on the same workload (same nets, same step, same shapes) in a
     separate worker process (`torch_worker.py`, `torch.set_num_threads(2)`), because two
@@ -28,7 +28,7 @@ How to read the numbers:
     of a fast workload is the mean over enough back-to-back calls to last ~20-30 ms.
   - Ratios are TIME ratios: ours/ref < 1 means the fast kernels pay off, ours/torch < 1 means
     tinygan beats PyTorch.  Absolute times drift between runs on a shared VM by 10-30 %;
-    only numbers from one run side by side mean anything (PERF_NOTES.md).
+    only numbers from one run side by side mean anything (docs/performance.md).
   - GFLOP/s = counted FLOPs / median time (convs: 2·N·C_out·OH·OW·C_in·KH·KW per forward,
     fwd+bwd = 3× forward; steps: every conv/linear product the engine computes, see
     `shapes.step_flops`).  Memory-bound work (BN, activations, optimizers) and the WGAN-GP

@@ -192,7 +192,7 @@ def table(rows) -> str:
 
 
 def totals(rows) -> list:
-    """Sums that PERF_NOTES quotes: the 8 convs fwd+bwd, the BN/activation layers fwd+bwd."""
+    """Sums that docs/performance.md quotes: the 8 convs and the BN/activation layers fwd+bwd."""
     out = []
     for title, pick in (("8 DCGAN convs fwd+bwd", lambda r: r.get("kind") in ("conv", "convT")),
                         ("BN + activations fwd+bwd", lambda r: r.get("kind") == "act")):

@@ -5,7 +5,7 @@ This module is imported by both sides — the tinygan side (`ours.py`) and the P
 dict `{"name", "group", "kind", "flops", ...shape fields}`; each side turns it into a
 zero-argument callable.
 
-The benchmark DCGAN (PERF_NOTES.md): MNIST padded to 32×32, float32, bias-free convs,
+The benchmark DCGAN (docs/performance.md): MNIST padded to 32×32, float32, bias-free convs,
     G: z(100,1,1) -ConvT k4s1p0-> 256×4×4 -BN,ReLU-> ConvT k4s2p1 128×8×8 -BN,ReLU-> 64×16×16
        -BN,ReLU-> 1×32×32 -tanh
     D: 1×32×32 -Conv k4s2p1-> 64×16×16 -LReLU-> 128×8×8 -BN,LReLU-> 256×4×4 -BN,LReLU->

@@ -7,8 +7,8 @@ one place:
 - **numpy**: `np.matmul`, i.e. the BLAS the NumPy wheel ships (OpenBLAS).
 - **mkl**: Intel MKL's `cblas_sgemm` / `cblas_dgemm`, called through ctypes, when the optional
   `mkl` package is installed (`pip install -e ".[mkl]"`, which puts `libmkl_rt` in the
-  environment's `lib/`).  On the Intel Xeon (AVX-512) CI machine the DCGAN's GEMMs ran 1.05-1.6x
-  faster in MKL than in OpenBLAS 0.3.31 (its SkylakeX kernel), the MLP's small ones most;
+  environment's `lib/`).  On the Intel Xeon (AVX-512) CI machine the DCGAN's GEMMs ran faster
+  in MKL than in OpenBLAS (its SkylakeX kernel), the MLP's small ones most (docs/performance.md);
   PyTorch's CPU wheel computes its products with MKL too, so with it the comparison against
   PyTorch measures what tinygan itself does around the products.
 
@@ -25,20 +25,19 @@ same result up to floating-point rounding, with NumPy's own errors for bad shape
 **Threads: one OpenMP runtime for MKL and the Numba kernels.**  MKL threads its products with
 OpenMP.  Its worker threads keep spinning for a while after each product (that is what makes
 the next small product fast: with Intel OpenMP's `KMP_BLOCKTIME=0` the MLP `gan` step's
-products took 9.0 ms instead of 6.5).  If the Numba kernels that run between the products have
+products got slower).  If the Numba kernels that run between the products have
 a pool of their own (the `workqueue` layer), the two pools fight over the 2 cores: the DCGAN
-step's im2col and col2im then ran 20-30 % slower.  So when MKL is chosen and GNU OpenMP
+step's im2col and col2im then run slower.  So when MKL is chosen and GNU OpenMP
 (`libgomp`) loads, MKL runs on its GNU OpenMP layer and the CPU kernels take Numba's `omp` layer,
-which is built on the same `libgomp`: one pool of threads serves both.  Measured in alternating
-processes (5 rounds each, medians of 10 steps, batch 64): DCGAN step 200-228 ms with
-NumPy + workqueue, 166-178 ms with MKL + omp; MLP `gan` step 18.3-19.5 ms against 13.7-14.5.
-Without `libgomp`, MKL takes Intel OpenMP and Numba keeps `workqueue`.  `MKL_THREADING_LAYER`,
-`MKL_NUM_THREADS` and `NUMBA_THREADING_LAYER`, when set, win.  The layers are set when the
-kernels are first imported: `set_backend` later switches only where the products go.
+which is built on the same `libgomp`: one pool of threads serves both (DCGAN and MLP `gan`
+steps measured against NumPy + workqueue: docs/performance.md).  Without `libgomp`, MKL takes
+Intel OpenMP and Numba keeps `workqueue`.  `MKL_THREADING_LAYER`, `MKL_NUM_THREADS` and
+`NUMBA_THREADING_LAYER`, when set, win.  The layers are set when the kernels are first
+imported: `set_backend` later switches only where the products go.
 The price of the shared pool: a product left to NumPy (OpenBLAS has threads of its own) right
-after a Numba kernel waits behind the spinning pool — 3.8 ms instead of 0.64 for 64x1024 @
-1024x784, ~23 ms a call in some rounds of the bench's reference column.  The fast path sends
-every product here, so only the reference kernels and this module's fallbacks meet it.
+after a Numba kernel waits behind the spinning pool, several times its own time (the bench's
+reference column meets it).  The fast path sends every product here, so only the reference
+kernels and this module's fallbacks meet it.
 """
 from __future__ import annotations
 
@@ -64,11 +63,10 @@ class _MKL:
     def __init__(self, path: str):
         lib = ctypes.CDLL(path)
         if "MKL_DISABLE_FAST_MM" not in os.environ:
-            # MKL's own allocator keeps its packing buffers for the process's life: +15 MiB of
-            # peak RSS in a DCGAN step (82 -> 111 MiB with it, PyTorch 69).  Off, the buffers
-            # come from malloc, which keeps freed memory here (cpu.keep_freed_memory), and the
-            # DCGAN step was no slower (alternating processes, 4 rounds: 153-164 ms against
-            # 164-166).  Must come before MKL's first allocation.
+            # MKL's own allocator keeps its packing buffers for the process's life, which
+            # raises a DCGAN step's peak memory well above PyTorch's.  Off, the buffers come
+            # from malloc, which keeps freed memory here (cpu.keep_freed_memory), and the DCGAN
+            # step is no slower.  Must come before MKL's first allocation.
             lib.mkl_disable_fast_mm()
         self.gnu_openmp = False
         if "MKL_THREADING_LAYER" not in os.environ:
@@ -159,7 +157,7 @@ def backend() -> str:
 def numba_threading_layer() -> str:
     """The Numba threading layer that suits the BLAS chosen: `omp` (GNU OpenMP, the pool MKL's
     GNU layer runs on) with MKL on GNU OpenMP; `workqueue` otherwise — Numba's OpenMP workers
-    spin after a parallel region and steal the second core from OpenBLAS (PERF_NOTES.md)."""
+    spin after a parallel region and steal the second core from OpenBLAS."""
     return "omp" if _active == "mkl" and _mkl.gnu_openmp else "workqueue"
 
 

@@ -3,7 +3,8 @@ every matrix product (`blas.matmul`: MKL when the optional `mkl` package is inst
 NumPy's `np.matmul`).
 
 Same names, signatures and results as `reference.py` (tested against it); registered with
-`tinygan.kernels.register(name, "cpu", fn)` at import.  What makes them faster (PERF_NOTES.md):
+`tinygan.kernels.register(name, "cpu", fn)` at import.  What makes them faster (the
+measurements: docs/performance.md):
 
 - **One big GEMM per convolution.**  The im2col columns are laid out channel-major,
   col[(c, j, i), (n, p, q)], so conv2d is ONE product of W (OC, C·KH·KW) and col over the
@@ -36,7 +37,7 @@ Same names, signatures and results as `reference.py` (tested against it); regist
   single-threaded in the caller.
 - **malloc keeps freed memory** (`keep_freed_memory`, at import): glibc otherwise maps every
   array over 128 KiB afresh and unmaps it on free, so each new activation or gradient pays the
-  page faults again (~1,300 faults, ~6 ms, per MLP `gan` step here).
+  page faults again, a large part of a small MLP `gan` step.
 
 Every kernel accepts float32 and float64 and any strides (inputs are made C-contiguous first,
 a no-op for the usual case); each Numba kernel is compiled for those two dtypes only, to keep
@@ -83,7 +84,7 @@ REASSOC = {"reassoc"}
 def keep_freed_memory() -> bool:
     """Ask glibc's malloc to serve arrays up to 32 MiB (its limit) from the heap and to keep
     freed memory there for the next array, instead of mmap-ing every array over 128 KiB
-    (then page-faulting each 4 KiB page, ~4.5 µs apiece on these VMs) and unmapping it on
+    (then page-faulting each 4 KiB page, slow on virtual machines) and unmapping it on
     free — what a caching allocator (PyTorch's, CuPy's) does for a framework.  The price is
     that the process's RSS stays at its high-water mark.  Set TINYGAN_MALLOC=system to keep
     glibc's defaults; a libc without `mallopt` is left alone.  True when applied."""
@@ -143,7 +144,7 @@ def _scratch(slot: str, shape, dtype):
     Only for temporaries a kernel consumes before it returns; never hand one to the caller.
     When malloc keeps freed memory (MALLOC_TUNED) the heap already is the pool, so this is a
     plain fresh array that lives only as long as the kernel needs it — the pool's buffers,
-    held for the whole run, added ~20 MiB to the peak of a DCGAN step.
+    held for the whole run, would add to the peak memory of a DCGAN step.
     """
     if MALLOC_TUNED:
         return np.empty(tuple(int(s) for s in shape), dtype=dtype)
@@ -177,10 +178,10 @@ def _n_chunks(N, C):
 # inner loops into plain strided copies.  So they index flat views with unsigned (uint64)
 # offsets — all of one type: mixing int64 and uint64 in Numba gives float64 — and split each
 # row into its padding / interior / padding runs up front instead of testing every element.
-# On the DCGAN's layers that took im2col to 0.66-0.98x and col2im to 0.38-0.62x of the
-# bounds-tested loops' time (D2's columns: 2.9 ms against a 2.5 ms memcpy of the same 16.8 MB).
-# Since then im2col's short rows (OW < TABLE_ROW: D2's and D3's columns) take the plane-table
-# gather further down; the row loop keeps the wider outputs.
+# On the DCGAN's layers that made im2col and col2im markedly faster than the bounds-tested
+# loops, close to a memcpy of the same bytes.  Since then im2col's short rows (OW < TABLE_ROW:
+# D2's and D3's columns) take the plane-table gather further down; the row loop keeps the
+# wider outputs.
 
 @njit(cache=True)
 def _valid_range(k, S, P, size, out_size):
@@ -238,10 +239,9 @@ def _im2col_kernel(x, SH, SW, PH, PW, NB, col):
 # scalar remainder and the row bookkeeping dominates.  Below TABLE_ROW the gather instead walks
 # a whole (OH, OW) output plane per (c, j, i, n), reading a precomputed table: for each output
 # position, the offset of its input pixel within x's (n, c) plane and whether that pixel is
-# inside the image (else 0: the padding).  A/B, interleaved rounds, batch 64: D3-shaped
-# columns (C = 128, 8x8 -> 4x4) 0.52x of the row loop's time, D2-shaped (C = 64, 16x16 ->
-# 8x8) 0.76-0.95x, close to a memcpy of the 16 MB; at OW = 16 (D1) no gain, so the row loop
-# keeps those.  (The same table made col2im 1.25-1.4x slower: its scatter-adds do not
+# inside the image (else 0: the padding).  On D3- and D2-shaped columns that beat the row loop
+# (D2's came close to a memcpy of the same bytes); at OW = 16 (D1) it gained nothing, so the
+# row loop keeps those.  (The same table made col2im slower: its scatter-adds do not
 # vectorise, so col2im keeps its row loop.)
 TABLE_ROW = 16
 
@@ -336,19 +336,17 @@ def _col2im_kernel(col, SH, SW, PH, PW, NB, out):
 # column entry an output pixel receives is a contiguous run of N values, so the scatter
 # becomes a *gather* per output row — for each of the few taps that reach the row, add one
 # run of N — which LLVM vectorises over the batch.  The channel-major _col2im_kernel above
-# walks 4- or 8-long rows (D3's, D2's columns) in scalar code.  At G3's shape (also D2's input
-# gradient: 64 x 16x16 out of 128 x 8x8) the scatter took 1.2 ms and this gather 0.8; at G2's
-# 1.0 and 0.36-0.53; the copy of x into (C, H·W, N) costs 0.03-0.04 ms more than the
-# (C, N, H·W) one it replaces.
+# walks 4- or 8-long rows (D3's, D2's columns) in scalar code.  At G3's and G2's shapes the
+# gather beat that scatter clearly, and the copy of x into (C, H·W, N) costs next to nothing
+# more than the (C, N, H·W) one it replaces.
 #
 # Its output goes back to NCHW through a buffer of a block of rows, `rows` output rows of one
 # channel at a time: the block is gathered batch-innermost, then written image by image as one
 # contiguous run of rows·OW values.  Written one output row at a time, each image's run was a
 # single OW-long row (64 bytes at G3's shape) ~OC·OH·OW floats from the next image's — a fresh
-# page per store run, which is what the gather waited on when y was not in cache: at G3's
-# shape, cold, 2.52 ms a row at a time against 1.65 with 8-row blocks (0.69 against 0.59 in
-# cache; 1.18 with y's writes all contiguous).  ROW_RUN sets the block: at least that many
-# floats per image run, or the whole map.
+# page per store run, which is what the gather waited on when y was not in cache; blocks of
+# rows make each image's run long.  ROW_RUN sets the block: at least that many floats per
+# image run, or the whole map.
 ROW_RUN = 128
 
 
@@ -565,8 +563,8 @@ def conv_transpose2d(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0))
         # One input pixel whose window is the whole output (a DCGAN G's first layer, and
         # the input gradient of a critic's last): y[n, (o, j, i)] = sum_c x[n, c] w[c, (o, j, i)]
         # is one GEMM straight into NCHW, no columns, no scatter.  With C = 1 (a critic's
-        # one logit) it is an outer product, which OpenBLAS runs at ~1 GFLOP/s: 0.7 ms for
-        # 64 x 4096, against 0.04 ms for the broadcast multiply, with the same float32 products.
+        # one logit) it is an outer product, which OpenBLAS runs far slower than a broadcast
+        # multiply of the same float32 products.
         if C == 1:
             return np.multiply(x.reshape(N, 1), w.reshape(1, OC * KH * KW)).reshape(N, OC, KH, KW)
         return blas.matmul(x.reshape(N, C), w.reshape(C, OC * KH * KW)).reshape(N, OC, KH, KW)
@@ -596,12 +594,10 @@ def conv_transpose2d(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0))
 
 # The transposed convolution's GEMM writes its columns and the scatter reads them back: at
 # G3's shape (also D2's input gradient) 16 MiB of them, which go out to memory and come back.
-# Done in two halves of the batch into one 8 MiB buffer, the second half's GEMM writes lines
-# that are still in cache and the scatter reads them from there: G3's shape, 64 x 128 x 8x8
-# in, cold 5.5-5.7 -> 4.9-5.2 ms, in cache 4.6-5.0 -> 4.3-4.5 (the GEMM alone: 3.9 ms into a
-# cold 16 MiB, 3.0 into one warm 8 MiB buffer twice); per DCGAN step the scatters' 8.2 ms
-# became 6.7-7.3.  Smaller chunks lost it again: the scatter's batch runs get short (4 MiB,
-# 16 images: the step no faster than with the whole batch).
+# Done in chunks of the batch whose columns fit in cache (one 8 MiB buffer), each chunk's GEMM
+# writes lines that are still in cache and the scatter reads them from there, which made the
+# layer and the DCGAN step's scatters faster.  Smaller chunks lost it again: the scatter's
+# batch runs get short (4 MiB, 16 images: the step no faster than with the whole batch).
 COL_CHUNK_BYTES = 8 << 20
 
 
@@ -630,8 +626,8 @@ def conv2d_grad_weight(x, gy, kernel_size, stride=(1, 1), padding=(0, 0)):
     gyT = _channel_major(gy, "t")                                 # (OC, N, OH·OW)
     # gW[o, (c, j, i)] = sum over (n, p, q) of gy[n, o, p, q] col[(c, j, i), (n, p, q)]:
     # gy @ colᵀ, colᵀ handed to BLAS as a transposed operand.  (col @ gyᵀ is the same GEMM
-    # in OpenBLAS's time, but its (C·KH·KW, OC) result then needs a transposing copy: 1.5 ms
-    # for D3's 256 x 2048 gradient, 0.84-0.87x without it.)
+    # in OpenBLAS's time, but its (C·KH·KW, OC) result then needs a transposing copy, a
+    # noticeable part of D3's weight gradient.)
     return blas.matmul(gyT.reshape(OC, N * OH * OW), col.T).reshape(OC, C, KH, KW)
 
 
@@ -683,9 +679,9 @@ def _bn_act_kernel(x, scale, shift, slope, y):
 # own per-channel partial sums, added up in chunk order at the end (the same result for any
 # thread count).  One work item per channel instead reads N separate rows of L values from
 # each of the three arrays (x, y, gy), ~C·L floats apart, which the hardware prefetcher follows
-# badly: on the DCGAN's G2/D2 shape (64, 128, 8x8), cold, 1.09 ms against 0.44 now (0.26
-# against 0.13 in cache); G3's (64, 64, 16x16) 1.23 against 0.81.  The statistics keep one
-# channel per item: they read one array, and the chunked form of them was no faster.
+# badly (on the DCGAN's G2/D2 and G3 shapes, cold or in cache, the memory-order walk is
+# clearly faster).  The statistics keep one channel per item: they read one array, and the
+# chunked form of them was no faster.
 SUM_CHUNKS = 8
 
 

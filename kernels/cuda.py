@@ -82,7 +82,7 @@ if not SIMULATOR and cuda.is_available():
 def _direct_launcher():
     """How kernels launch: the direct launcher (kernels/cuda_launch.py, the default), or with
     TINYGAN_CUDA_LAUNCH=numba Numba's dispatcher, `kernel[blocks, threads, stream](*args)` —
-    the same kernels, ~5x the host time per small op (137 against 24 us on an H200).  None
+    the same kernels, several times the host time per small op (docs/gpu.md).  None
     means the dispatcher."""
     import warnings
     choice = os.environ.get("TINYGAN_CUDA_LAUNCH", "direct")

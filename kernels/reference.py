@@ -238,8 +238,8 @@ def rmsprop_update(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay
 # ---------------------------------------------------------------------------------------
 # Leaky ReLU (section owned by tinygan/functional/activation.py)
 #
-# y = x for x > 0, slope * x otherwise.  Both kernels avoid `xp.where`, which costs ~15x more
-# than one `maximum` on these machines (PERF_NOTES.md): the selection is done by arithmetic.
+# y = x for x > 0, slope * x otherwise.  Both kernels avoid `xp.where`, which costs many times
+# more than one `maximum` (it builds a mask and selects): the selection is done by arithmetic.
 
 def leaky_relu(x, slope):
     """y = max(x, slope*x) when slope <= 1 (the larger of the two is x exactly when x > 0);

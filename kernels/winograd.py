@@ -1,10 +1,11 @@
 """Winograd F(2×2, 2×2) for the DCGAN's convolutions: kernel 4, stride 2, padding 1.
 
-Why.  On 2 cores the DCGAN step is bound by its GEMMs (PERF_NOTES.md).  A stride-2 4×4
-convolution is four stride-1 2×2 convolutions, one per *phase* of the padded input, and a
-stride-1 2×2 convolution has a minimal-multiplication algorithm (Winograd 1980; Lavin & Gray
-2015, "Fast Algorithms for Convolutional Neural Networks"): each 2×2 output tile costs 9
-products per (input channel, output channel) instead of 16 — 0.5625× the GEMM FLOPs.
+Why.  On 2 cores the DCGAN step is bound by its GEMMs (docs/performance.md: where a step's
+time goes).  A stride-2 4×4 convolution is four stride-1 2×2 convolutions, one per *phase*
+of the padded input, and a stride-1 2×2 convolution has a minimal-multiplication algorithm
+(Winograd 1980; Lavin & Gray 2015, "Fast Algorithms for Convolutional Neural Networks"): each
+2×2 output tile costs 9 products per (input channel, output channel) instead of 16 — 0.5625×
+the GEMM FLOPs.
 
 The phase split.  With xpad = x zero-padded by 1 and xph[a, b][P, Q] = xpad[2P + a, 2Q + b]
 (a, b ∈ {0, 1}), the kernel tap (j, i) = (2u + a, 2v + b) only ever meets phase (a, b):
@@ -48,9 +49,8 @@ of the same linear map, each step transposed and taken in reverse order:
                                           (adjacent tiles of a phase share a row or column)
 
 Written per output phase instead it needed 4 phases × 9 points = 36 thin GEMMs, which MKL ran
-no faster than the one big im2col GEMM (3.4 against 3.45 ms at D2's shape); as the adjoint
-it is 9 GEMMs with the forward's shapes: G3's shape 3.4 -> 3.0 ms in cache, and a DCGAN step
-95.6 / 98.2 -> 89.4 / 90.8 ms (scripts/step_breakdown.py, alternating runs).
+no faster than the one big im2col GEMM; as the adjoint it is 9 GEMMs with the forward's shapes,
+which made G3's shape and the DCGAN step faster (the figures: docs/performance.md).
 
 `conv2d_readable`, `conv2d_grad_weight_readable` and `conv_transpose2d_readable` are the
 algorithm in NumPy einsums (the teaching version, tested against reference.py); the Numba
@@ -70,7 +70,7 @@ AT = np.array([[1, 1, 0], [0, 1, 1]], dtype=np.float64)
 
 
 # Below this many input channels the 9 GEMMs are too thin (K = 4C) to pay for the transforms:
-# D1's (C = 1) forward took 0.99 ms against 0.48 on im2col, its weight gradient 1.35 vs 0.63.
+# D1's (C = 1) forward and weight gradient took about twice their im2col time.
 MIN_CHANNELS = 16
 
 
@@ -167,9 +167,8 @@ def conv_transpose2d_readable(x, w):
 # independent tiles is the batch: with n innermost every transform is a loop over 64
 # contiguous values that LLVM vectorises, after one transpose of each (c, ·) plane stack into
 # (pixel, n) order in a thread-local buffer (with the zero padding built in).  With n
-# outermost the same transforms ran as scalar code: D2's input transform took 1.06 ms, 5.6x
-# a plain fill of V.  Indices are uint64 (see cpu.py: a signed index is wrapped, which keeps
-# the loops scalar).
+# outermost the same transforms ran as scalar code, several times a plain fill of V.  Indices
+# are uint64 (see cpu.py: a signed index is wrapped, which keeps the loops scalar).
 
 U64 = np.uint64
 
@@ -296,8 +295,7 @@ def _input_adjoint_kernel(gV, y):
                             pad[o2 + n4 + m] += d[8]
         # pad's interior out to y[n, c]: 16 images at a time over R rows, so that the strided
         # reads stay in L1 while each image's rows go out as one run of R·W floats (the whole
-        # plane an image at a time re-read pad from L2 for every image: 0.36 against 0.19 ms
-        # at G3's shape)
+        # plane an image at a time re-read pad from L2 for every image, markedly slower)
         for n0 in range(0, N, 16):
             for h0 in range(0, H, R):
                 for n in range(n0, min(N, n0 + 16)):

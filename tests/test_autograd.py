@@ -1,5 +1,5 @@
-"""The autograd engine (DESIGN §4, §7a): Tensor, tinygan.tensor and factories, backward, grad,
-no_grad, custom Functions, graph traversal.
+"""The autograd engine (tinygan/autograd.py): Tensor, tinygan.tensor and factories, backward,
+grad, no_grad, custom Functions, graph traversal.
 
 Op-by-op gradients live in test_basic_ops.py; here the ops are only the means to build graphs.
 """
@@ -634,7 +634,7 @@ def test_grad_mode_is_thread_local():
 
 
 # ---------------------------------------------------------------------------------------
-# Custom Functions (DESIGN §7a)
+# Custom Functions (tinygan.Function: forward on arrays, backward in differentiable ops)
 
 class ScaledProduct(Function):
     """y = alpha * x * w.  Options go in __init__; forward on raw arrays; backward in ops."""

@@ -1,5 +1,5 @@
-"""tinygan.backend (DESIGN §2): array-module dispatch, devices, dtypes, the seeded RNGs; and the
-kernel-mode switch TINYGAN_KERNELS (§3) as a user sets it, from the environment."""
+"""tinygan.backend: array-module dispatch, devices, dtypes, the seeded RNGs; and the
+kernel-mode switch TINYGAN_KERNELS (docs/internals.md) as a user sets it, from the environment."""
 import json
 import os
 import subprocess

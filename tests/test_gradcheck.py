@@ -1,4 +1,4 @@
-"""The gradient checker itself (DESIGN §7, §7a): it must pass right backwards and catch wrong ones.
+"""The gradient checker itself: it must pass right backwards and catch wrong ones.
 
 A checker that never fails proves nothing, so most tests here feed it deliberately broken
 custom Functions and look at what it reports.

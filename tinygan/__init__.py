@@ -10,7 +10,7 @@ import os as _os
 
 # OpenBLAS's worker threads busy-wait for 2^28 cycles (~0.1 s) after every matrix product
 # before they sleep; on a 2-core machine they hold the core that the Numba kernels running
-# between the products need (a DCGAN step measured 360 ms, and 290 ms with 2^12 cycles).
+# between the products need (a DCGAN step is markedly faster with 2^12 cycles).
 # OpenBLAS reads this once, when NumPy loads it: it only takes effect if tinygan is imported
 # before numpy (as the `tinygan` command and `python -m bench` do); a value already set wins.
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")

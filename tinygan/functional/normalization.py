@@ -211,7 +211,8 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
     y = op(x, weight, bias)
 
     if training and running_mean is not None:
-        # The visible side effect of BN (see STYLE.md): the same arrays change, in place.
+        # BN's one visible side effect, as in torch: the running statistics are updated in
+        # place, so the module's buffers (the same arrays) see the change.
         running_mean[...] = (1 - momentum) * running_mean + momentum * op.mean
         running_var[...] = (1 - momentum) * running_var + momentum * op.var * (M / (M - 1))
     return y
