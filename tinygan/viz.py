@@ -4,6 +4,7 @@ Pillow only (no matplotlib): a loss plot is a few polylines on a white canvas wi
 tick labels and a legend, which is all a training log needs.
 """
 from __future__ import annotations
+from .graph_dot import draw_graph, to_dot  # noqa: F401  (tinygan.viz.to_dot, draw_graph)
 
 import math
 import os
