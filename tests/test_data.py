@@ -473,6 +473,23 @@ def test_folder_path_may_start_with_a_tilde(tmp_path, monkeypatch):
     assert data.canonical_name("mnist") == "mnist"
 
 
+def test_folder_size_in_the_name(tmp_path, monkeypatch):
+    """`--data folder:PATH?size=32`: the command line's way to pick the image size; the
+    suffix stays in the recorded name (a resume must find the same size), except the default."""
+    from PIL import Image
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "f").mkdir()
+    Image.new("RGB", (50, 40), (0, 255, 0)).save(tmp_path / "f" / "a.png")
+    ds = data.load("folder:~/f?size=32")
+    assert ds.shape == (1, 3, 32, 32) and ds.name == f"folder:{tmp_path / 'f'}?size=32"
+    assert data.canonical_name("folder:~/f?size=32") == ds.name
+    assert data.canonical_name("folder:~/f?size=64") == f"folder:{tmp_path / 'f'}"
+    assert data.load("folder:~/f?size=8", size=16).shape == (1, 3, 8, 8)     # the suffix wins
+    for bad in ("0", "x", "", "-3"):
+        with pytest.raises(ValueError, match="size must be a positive whole number"):
+            data.load(f"folder:~/f?size={bad}")
+
+
 def test_folder_skips_unreadable_images_with_one_warning(tmp_path):
     """A folder scraped from the web has a bad file or two: the run goes on without them."""
     from PIL import Image
