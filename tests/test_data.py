@@ -8,6 +8,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import io
 import itertools
 import json
 import os
@@ -472,6 +473,47 @@ def test_folder_path_may_start_with_a_tilde(tmp_path, monkeypatch):
     assert data.canonical_name("mnist") == "mnist"
 
 
+def test_folder_size_in_the_name(tmp_path, monkeypatch):
+    """`--data folder:PATH?size=32`: the command line's way to pick the image size; the
+    suffix stays in the recorded name (a resume must find the same size), except the default."""
+    from PIL import Image
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "f").mkdir()
+    Image.new("RGB", (50, 40), (0, 255, 0)).save(tmp_path / "f" / "a.png")
+    ds = data.load("folder:~/f?size=32")
+    assert ds.shape == (1, 3, 32, 32) and ds.name == f"folder:{tmp_path / 'f'}?size=32"
+    assert data.canonical_name("folder:~/f?size=32") == ds.name
+    assert data.canonical_name("folder:~/f?size=64") == f"folder:{tmp_path / 'f'}"
+    assert data.load("folder:~/f?size=8", size=16).shape == (1, 3, 8, 8)     # the suffix wins
+    for bad in ("0", "x", "", "-3"):
+        with pytest.raises(ValueError, match="size must be a positive whole number"):
+            data.load(f"folder:~/f?size={bad}")
+
+
+def test_folder_skips_unreadable_images_with_one_warning(tmp_path):
+    """A folder scraped from the web has a bad file or two: the run goes on without them."""
+    from PIL import Image
+    for i in range(3):
+        Image.new("RGB", (20, 16), (40 * i, 0, 0)).save(tmp_path / f"ok{i}.png")
+    Image.new("L", (9, 9), 7).save(tmp_path / "grey.jpg")                  # other mode and size
+    (tmp_path / "junk.png").write_bytes(b"this is not an image")
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(buf, "PNG")
+    (tmp_path / "cut.png").write_bytes(buf.getvalue()[:2000])              # truncated PNG
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "zero.jpg").write_bytes(b"")
+    (tmp_path / "sub" / "zz.webp").write_bytes(b"RIFF")
+    with pytest.warns(UserWarning) as record:
+        ds = data.load(f"folder:{tmp_path}", size=8)
+    assert len(record) == 1
+    msg = str(record[0].message)
+    assert "skipped 4 unreadable image files of 8" in msg and "training on the other 4" in msg
+    assert "cut.png, junk.png, sub/zero.jpg and 1 more" in msg       # sorted, the first three
+    assert ds.shape == (4, 3, 8, 8)
+    assert np.abs(ds.data[0].astype(int) - 7).max() <= 1          # grey.jpg, first in order, as RGB
+    np.testing.assert_array_equal(ds.data[3, 0], 80)                   # ok2.png's red
+
+
 def test_folder_errors(tmp_path):
     with pytest.raises(DataNotFoundError, match="no such folder"):
         data.load(f"folder:{tmp_path / 'nope'}")
@@ -481,7 +523,8 @@ def test_folder_errors(tmp_path):
         data.load(f"folder:{tmp_path / 'empty'}")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "broken.png").write_bytes(b"\x89PNG not really")
-    with pytest.raises(DataFormatError, match="broken.png"):
+    (tmp_path / "bad" / "empty.jpg").write_bytes(b"")
+    with pytest.raises(DataFormatError, match=r"none of the 2 image files .*bad.*broken\.png"):
         data.load(f"folder:{tmp_path / 'bad'}")
     with pytest.raises(ValueError, match="size"):
         data.load(f"folder:{tmp_path / 'bad'}", size=0)
@@ -615,3 +658,18 @@ def test_dataset_object():
         Dataset("bad", u8.astype(np.float32))
     with pytest.raises(ValueError, match="labels"):
         Dataset("bad", u8, labels=[1, 2])
+
+
+def test_make_shapes_folder_script_writes_a_loadable_folder(tmp_path):
+    """scripts/make_shapes_folder.py: the folder the README's small-folder recipe was measured on."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "make_shapes_folder", os.path.join(os.path.dirname(__file__), "..", "scripts", "make_shapes_folder.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main([str(tmp_path / "a"), "-n", "5", "--size", "16"])
+    mod.main([str(tmp_path / "b"), "-n", "5", "--size", "16"])
+    a, b = data.load(f"folder:{tmp_path / 'a'}?size=16"), data.load(f"folder:{tmp_path / 'b'}?size=16")
+    assert a.shape == (5, 3, 16, 16)
+    np.testing.assert_array_equal(a.data, b.data)                  # seeded: the same folder
+    assert a.data.reshape(5, 3, -1).std(axis=2).min() > 0          # a shape on every background

@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show this help (after VARIANT: with its default steps and options)")
     t.add_argument("variant", help="a name from `tinygan variants`")
     t.add_argument("--data", type=_data, default=None, help="mnist (default), fashion-mnist, "
-                   "cifar10, folder:PATH, ring8, grid25, swissroll")
+                   "cifar10, folder:PATH (64×64; folder:PATH?size=32 for 32×32), ring8, grid25, "
+                   "swissroll")
     t.add_argument("--data-dir", type=path, default=None, help="where the dataset files are")
     t.add_argument("--steps", type=int, default=None,
                    help="training steps (default: the variant's, e.g. 600 for dcgan on images; "

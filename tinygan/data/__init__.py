@@ -9,7 +9,8 @@ Names `load` knows:
     mnist-subset    those shipped digits, never the network
     fashion-mnist   IDX files from root or the cache (downloaded when online)
     cifar10         the binary archive cifar-10-binary.tar.gz or its data_batch_*.bin files
-    folder:PATH     every JPG/PNG under PATH, centre-cropped and resized to size×size (default 64)
+    folder:PATH     every JPG/PNG under PATH, centre-cropped and resized to size×size (default 64;
+                    `folder:PATH?size=32` asks for 32×32, the form `tinygan train --data` takes)
     ring8, grid25, swissroll     2-D toy distributions (n points, generated from seed)
 Downloads go to $TINYGAN_DATA (default ~/.cache/tinygan); TINYGAN_OFFLINE=1 forbids them.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 
 from .cifar import load_cifar10
 from .dataset import ChecksumError, DataFormatError, DataNotFoundError, Dataset, to_float
@@ -32,32 +34,54 @@ _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
             "cifar-10": "cifar10", "cifar_10": "cifar10", "mnist_subset": "mnist-subset"}
 
 
+FOLDER_SIZE = 64                               # folder:PATH images are 64×64 unless asked
+_SIZE_SUFFIX = re.compile(r"\?size=([^/?]*)$")
+
+
+def split_folder(name: str, size: int = FOLDER_SIZE) -> tuple[str, int]:
+    """`folder:PATH?size=N` as (PATH with `~` and $VARIABLES expanded, N); without the suffix,
+    N is `size`.  The suffix is how the command line picks the image size (`--data` takes one
+    name), and being part of the name, a resume checks it with the folder."""
+    rest = name[len("folder:"):]
+    m = _SIZE_SUFFIX.search(rest)
+    if m:
+        if not m.group(1).isdigit() or int(m.group(1)) < 1:
+            raise ValueError(f"{name}: size must be a positive whole number of pixels, "
+                             f"e.g. folder:PATH?size=32")
+        rest, size = rest[:m.start()], int(m.group(1))
+    return os.path.expandvars(os.path.expanduser(rest)), size
+
+
 def canonical_name(name: str) -> str:
     """The dataset name as a run records it: `folder:PATH` with `~` and $VARIABLES expanded
-    (no shell expands them after `folder:`), every other name as given."""
+    (no shell expands them after `folder:`) and `?size=N` kept unless N is the default 64;
+    every other name as given."""
     if isinstance(name, str) and name.startswith("folder:"):
-        return "folder:" + os.path.expandvars(os.path.expanduser(name[len("folder:"):]))
+        path, size = split_folder(name)
+        return f"folder:{path}" + (f"?size={size}" if size != FOLDER_SIZE else "")
     return name
 
 
-def load(name: str, root: str | None = None, *, split: str = "train", size: int = 64,
+def load(name: str, root: str | None = None, *, split: str = "train", size: int = FOLDER_SIZE,
          n: int = DEFAULT_N, seed: int = 0, download: bool = True) -> Dataset:
     """The dataset called `name` (see the module docstring for the names).
 
     root      folder holding the dataset's files (`--data-dir`); None: the cache / download
               (`~` and $VARIABLES are expanded here and in folder:PATH)
     split     "train" or "test" (mnist, fashion-mnist, cifar10)
-    size      output side for folder:PATH images
+    size      output side for folder:PATH images (a `?size=N` at the end of the name wins)
     n, seed   number of points and generator seed for the 2-D toys
     download  False: never touch the network
     """
     if not isinstance(name, str):
         raise TypeError(f"a dataset name must be a str, got {type(name).__name__}")
     if name.startswith("folder:"):
-        path = canonical_name(name)[len("folder:"):]
+        path, size = split_folder(name, size)
         if not path:
             raise ValueError("folder:PATH needs a path, e.g. folder:data/anime-faces")
-        return load_folder(path, size=size)
+        ds = load_folder(path, size=size)
+        ds.name = canonical_name(name)             # the name as given: with its ?size=N
+        return ds
     key = _ALIASES.get(name.strip().lower(), name.strip().lower())
     if root is not None:
         root = os.path.expandvars(os.path.expanduser(root))

@@ -7,11 +7,14 @@ How the DCGAN anime-faces and celebrity-faces runs are fed. Each image is
   3. centre-cropped to the largest square and resized to size×size with a Lanczos filter
      (`ImageOps.fit`: the usual Resize + CenterCrop, so mixed sizes and aspect ratios are fine).
 Files are walked recursively in sorted order, so the sample order is the same on every machine.
+A file that Pillow cannot open or decode (not an image, truncated) is skipped with one warning
+that counts them and names the first three; a folder with no readable image is a DataFormatError.
 There are no labels (sub-folder names are not taken as classes).
 """
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -51,31 +54,48 @@ def load_folder(path: str, size: int = 64, mode: str = "auto", progress: bool | 
         raise DataNotFoundError(f"{name}: no images ({', '.join(EXTENSIONS)}) found in "
                                 f"{os.path.abspath(path)} or its sub-folders")
 
-    def open_image(f):
-        try:
-            return Image.open(f)
-        except (UnidentifiedImageError, OSError) as e:
-            raise DataFormatError(f"{name}: cannot read {f}: {e}") from None
+    skipped = {}                 # file -> why: unreadable images are left out, with one warning
 
-    if mode == "auto":           # Image.open reads only the header: this pass is cheap
-        modes = set()
-        for f in files:
-            with open_image(f) as img:
-                modes.add(img.mode)
-        mode = "L" if modes <= GRAY_MODES else "RGB"
+    def header(f):               # Image.open reads only the header: this pass is cheap
+        try:
+            with Image.open(f) as img:
+                return img.mode
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+            skipped[f] = e
+            return None
+
+    modes = {f: header(f) for f in files}
+    files = [f for f in files if modes[f] is not None]
+    if mode == "auto":
+        mode = "L" if set(modes.values()) - {None} <= GRAY_MODES else "RGB"
 
     lanczos = getattr(Image, "Resampling", Image).LANCZOS
     channels = 1 if mode == "L" else 3
     out = np.empty((len(files), channels, size, size), np.uint8)
     from tqdm import tqdm
     show = (len(files) > 2000) if progress is None else progress
-    for i, f in enumerate(tqdm(files, desc=f"reading {path}", unit="img", disable=not show)):
-        with open_image(f) as img:
-            try:
+    n = 0
+    for f in tqdm(files, desc=f"reading {path}", unit="img", disable=not show):
+        try:
+            with Image.open(f) as img:
                 img = ImageOps.exif_transpose(img).convert(mode)
                 img = ImageOps.fit(img, (size, size), method=lanczos)
-            except (OSError, ValueError, SyntaxError) as e:     # truncated or damaged pixel data
-                raise DataFormatError(f"{name}: cannot decode {f}: {e}") from None
+        except (OSError, ValueError, SyntaxError) as e:     # truncated or damaged pixel data
+            skipped[f] = e
+            continue
         a = np.asarray(img, np.uint8)
-        out[i] = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)     # HWC → CHW
-    return Dataset(name, out, source=os.path.abspath(path))
+        out[n] = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)     # HWC → CHW
+        n += 1
+    if n == 0:
+        first = next(iter(skipped))
+        raise DataFormatError(f"{name}: none of the {len(skipped)} image files in "
+                              f"{os.path.abspath(path)} could be read (e.g. {first}: "
+                              f"{skipped[first]})")
+    if skipped:
+        names = [os.path.relpath(f, path) for f in sorted(skipped)]
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        warnings.warn(f"{name}: skipped {len(names)} unreadable image file"
+                      f"{'s' if len(names) > 1 else ''} of {len(names) + n} "
+                      f"({', '.join(names[:3])}{more}); training on the other {n}",
+                      stacklevel=3)
+    return Dataset(name, out[:n], source=os.path.abspath(path))
