@@ -70,3 +70,22 @@ def test_failed_download_says_once_how_to_skip_it(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "could not be downloaded" in err
     assert err.count("TINYGAN_OFFLINE=1") == 1
+
+
+def test_a_warning_is_one_plain_line_on_the_command_line(tmp_path, capfd):
+    """An unreadable file in a folder dataset: the run goes on, and the warning reads as the
+    CLI's other messages do (no source file, line number or code)."""
+    import subprocess
+    import sys
+    from PIL import Image
+    for i in range(4):
+        Image.new("L", (8, 8), 60 * i).save(tmp_path / f"{i}.png")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    r = subprocess.run([sys.executable, "-m", "tinygan", "train", "gan", "--data",
+                        f"folder:{tmp_path}?size=8", "--steps", "1", "--batch-size", "2",
+                        "--set", "z_dim=4", "--quiet", "--out", str(tmp_path / "run")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if "broken.png" in ln]
+    assert len(lines) == 1 and lines[0].startswith("tinygan: "), r.stderr
+    assert ".py:" not in r.stderr and "Warning:" not in r.stderr, r.stderr

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import sys
+import warnings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -296,8 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> str:
+    """A warning as the command line shows it: one line, no source file or code."""
+    return f"tinygan: {message}\n"
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    warnings.formatwarning = _warning_line
     if argv[:1] == ["bench"]:
         # Every later word belongs to bench's own parser; argparse's REMAINDER would try to
         # read a leading `--quick` as one of ours.
