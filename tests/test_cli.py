@@ -10,12 +10,14 @@ import pytest
 from PIL import Image
 
 import tinygan
+from tinygan import data
 from tinygan.cli import main
 from tinygan.gans import VARIANTS
 
 
 @pytest.fixture(autouse=True)
-def offline(monkeypatch):
+def offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINYGAN_DATA", str(tmp_path / "cache"))      # an empty cache
     monkeypatch.setenv("TINYGAN_OFFLINE", "1")
     monkeypatch.delenv("TINYGAN_DEBUG", raising=False)
 
@@ -37,11 +39,17 @@ def image_run(tmp_path_factory):
 
 
 def one_line_error(capsys, argv, match):
+    """Exit 2 and one line on stderr that contains `match`, in the user's language: one
+    `tinygan CMD:` prefix, no internal function names."""
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and match in lines[0], err
+    cmd = argv[0]
+    assert lines[0].startswith(f"tinygan {cmd}: ") and f"{cmd}: {cmd}:" not in lines[0], lines[0]
+    for internal in ("load:", "eval:", "interpolate:", "arithmetic_figure", "load_idx_dataset"):
+        assert internal not in lines[0].split(": ", 1)[1], lines[0]
     return lines[0]
 
 
@@ -186,3 +194,62 @@ def test_bench_command_passes_its_options_through(tmp_path, capsys):
                  "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert "dcgan" in json.dumps(report) and "--quick" not in capsys.readouterr().err
+
+
+# -- messages speak the user's language ----------------------------------------------------------
+def test_no_doubled_or_internal_prefixes(capsys, toy_run, tmp_path):
+    assert one_line_error(capsys, ["eval", toy_run, "--n", "1"], "") == "tinygan eval: --n must be >= 2, got 1"
+    assert one_line_error(capsys, ["sample", str(tmp_path / "none"), "--out", str(tmp_path / "s.png")], "") \
+        == f"tinygan sample: no checkpoint at {tmp_path / 'none'}"
+    one_line_error(capsys, ["eval", str(tmp_path / "none" / "last.npz")], "no checkpoint")
+    one_line_error(capsys, ["train", "gan", "--data", "folder:", "--out", str(tmp_path / "r")],
+                   "folder:PATH needs a path")
+    one_line_error(capsys, ["interpolate", toy_run, "--steps", "1", "--out",
+                            str(tmp_path / "i.png")], "--steps must be >= 2")
+    one_line_error(capsys, ["arithmetic", toy_run, "-a", "1", "-b", "2", "-c", "3",
+                            "--out", str(tmp_path / "a.png")], "arithmetic works on image variants")
+
+
+def test_eval_says_nothing_about_downloads(capsys, tmp_path, monkeypatch):
+    """eval reads MNIST with download=False: no download was tried, none is reported."""
+    ds = data.load("mnist", download=False)
+    assert ds.name == "mnist" and capsys.readouterr().err == ""
+    monkeypatch.delenv("TINYGAN_OFFLINE")
+    data.load("mnist", download=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_offline_fallback_notice(capsys):
+    data.load("mnist")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "TINYGAN_OFFLINE is set" in err and "5,000" in err
+    assert "could not be downloaded" not in err
+
+
+def test_failed_download_says_once_how_to_skip_it(capsys, monkeypatch):
+    from tinygan.data import mnist
+    monkeypatch.delenv("TINYGAN_OFFLINE")
+    monkeypatch.setitem(mnist.SOURCES["mnist"], "mirrors", ["http://127.0.0.1:9/"])  # discard port
+    data.load("mnist")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could not be downloaded" in err
+    assert err.count("TINYGAN_OFFLINE=1") == 1
+
+
+def test_a_warning_is_one_plain_line_on_the_command_line(tmp_path, capfd):
+    """An unreadable file in a folder dataset: the run goes on, and the warning reads as the
+    CLI's other messages do (no source file, line number or code)."""
+    import subprocess
+    import sys
+    from PIL import Image
+    for i in range(4):
+        Image.new("L", (8, 8), 60 * i).save(tmp_path / f"{i}.png")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    r = subprocess.run([sys.executable, "-m", "tinygan", "train", "gan", "--data",
+                        f"folder:{tmp_path}?size=8", "--steps", "1", "--batch-size", "2",
+                        "--set", "z_dim=4", "--quiet", "--out", str(tmp_path / "run")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if "broken.png" in ln]
+    assert len(lines) == 1 and lines[0].startswith("tinygan: "), r.stderr
+    assert ".py:" not in r.stderr and "Warning:" not in r.stderr, r.stderr

@@ -33,6 +33,16 @@ def path(text: str) -> str:
     return os.path.expandvars(os.path.expanduser(text))
 
 
+def add_checkpoint_argument(p) -> None:
+    """The run a sampling command reads (sample, eval, interpolate, arithmetic)."""
+    p.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
+
+
+def add_device_argument(p, what: str = "the generator") -> None:
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help=f"where to run {what} (default cpu)")
+
+
 def _data(text: str) -> str:
     """--data NAME, with the path of folder:PATH expanded."""
     return "folder:" + path(text[len("folder:"):]) if text.startswith("folder:") else text
@@ -255,22 +265,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("sample", help="draw samples from a checkpoint")
-    s.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
+    add_checkpoint_argument(s)
     s.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
     s.add_argument("--out", type=path, required=True,
                    help="FILE.png (a grid) or FILE.npz (raw samples)")
     s.add_argument("--seed", type=int, default=0, help="seeds the latent noise (default 0)")
-    s.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help="where to run the generator (default cpu)")
+    add_device_argument(s)
     s.set_defaults(fn=cmd_sample)
 
     e = sub.add_parser("eval", help="quality metrics of a checkpoint, as JSON")
-    e.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
+    add_checkpoint_argument(e)
     e.add_argument("--n", type=int, default=2000,
                    help="how many samples to score, at least 2 (default 2000)")
     e.add_argument("--seed", type=int, default=0, help="seeds the latent noise (default 0)")
-    e.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help="where to run the nets (default cpu)")
+    add_device_argument(e, "the nets")
     e.set_defaults(fn=cmd_eval)
 
     v = sub.add_parser("variants", help="list the GAN variants, their papers and defaults")

@@ -213,8 +213,8 @@ def nearest_mode_classifier(centers):
 
 # -- commands --------------------------------------------------------------------------------
 def add_interpolate_arguments(p) -> None:
-    from .cli import path                        # expands ~ and $VARS
-    p.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
+    from .cli import add_checkpoint_argument, add_device_argument, path   # path expands ~, $VARS
+    add_checkpoint_argument(p)
     p.add_argument("--out", type=path, required=True, help="FILE.png: one path per row")
     p.add_argument("--steps", type=int, default=10, help="points per path (default 10)")
     p.add_argument("--mode", choices=["slerp", "linear"], default="slerp",
@@ -223,8 +223,7 @@ def add_interpolate_arguments(p) -> None:
     p.add_argument("--label", type=int, default=None,
                    help="conditional variants: the class of every row (default: row i → class i)")
     p.add_argument("--seed", type=int, default=0, help="picks the end points")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help="where to run the generator (default cpu)")
+    add_device_argument(p)
 
 
 def cmd_interpolate(args) -> int:
@@ -247,8 +246,8 @@ def _indices(text):
 
 
 def add_arithmetic_arguments(p) -> None:
-    from .cli import path
-    p.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
+    from .cli import add_checkpoint_argument, add_device_argument, path
+    add_checkpoint_argument(p)
     p.add_argument("--out", type=path, required=True, help="FILE.png")
     p.add_argument("--bank", type=int, default=64,
                    help="how many numbered samples (z drawn from --seed) to choose groups from")
@@ -258,8 +257,7 @@ def add_arithmetic_arguments(p) -> None:
     p.add_argument("--label", type=int, default=None, help="conditional variants: the class")
     p.add_argument("--noise", type=int, default=5, help="noisy neighbours of the result")
     p.add_argument("--seed", type=int, default=0, help="draws the numbered bank of z (default 0)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help="where to run the generator (default cpu)")
+    add_device_argument(p)
 
 
 def cmd_arithmetic(args) -> int:
