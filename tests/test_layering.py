@@ -85,7 +85,7 @@ def imports_of(module: str, is_package: bool, source: str, known: set) -> list:
             for a in node.names:    # `from tinygan import nn` imports the module tinygan.nn
                 sub = _canonical(f"{base}.{a.name}")
                 out.append((node.lineno, sub if sub in known else base))
-    return [(line, name) for line, name in out if name.split(".")[0] in ("tinygan", "kernels")]
+    return sorted({(line, name) for line, name in out if name.split(".")[0] in ("tinygan", "kernels")})
 
 
 def defines_function(source: str) -> list:
