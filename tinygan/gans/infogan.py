@@ -203,15 +203,14 @@ class InfoGAN(Variant):
 
     def code_class_agreement(self, n_per_code: int = 200, seed: int = 0) -> dict:
         """How well c1 picks the digit: G(z, c1 = k, c2.. ~ U(-1, 1)) for each k, classified
-        by the MNIST classifier of the metrics.  `confusion[k][d]` counts class-d images drawn
+        by the MNIST classifier of the metrics (`tinygan.classifier`).  `confusion[k][d]` counts class-d images drawn
         with c1 = k; `accuracy` is the share on the best one-to-one pairing of codes with
         digits (Hungarian matching; the paper's "c1 as a classifier" error is 1 − this, measured
         through Q on real digits instead); `digits_matched` lists the digit paired with each
         code.  For 10 codes on MNIST, 1.0 means every code draws one digit, each a different one."""
         from scipy.optimize import linear_sum_assignment
 
-        from ..classifier import classify
-        from ..metrics import real_digit_features
+        from ..classifier import classify, load_classifier
         c = self.config
         if self.data_shape != (1, 28, 28):
             raise ValueError(f"infogan.code_class_agreement needs 28×28 digits, not {self.data_shape}")
@@ -223,7 +222,7 @@ class InfoGAN(Variant):
         cat = np.repeat(np.arange(k), n_per_code)
         cont = rng.uniform(-1, 1, (k * n_per_code, c["n_cont"]))
         images = self.sample(k * n_per_code, z=self.latent(noise, cat, cont))
-        probs, _ = classify(real_digit_features(self.device)[0], images)
+        probs, _ = classify(load_classifier(device=self.device), images)
         confusion = np.zeros((k, 10), dtype=int)
         np.add.at(confusion, (cat, probs.argmax(1)), 1)
         codes, digits = linear_sum_assignment(-confusion)

@@ -22,21 +22,13 @@ import numpy as np
 from .. import backend
 from .. import functional as F
 from ..autograd import Tensor
+from ..functional._args import pair as _pair
 from . import init
 from .module import Module, Parameter
 
 __all__ = ["Sequential", "ModuleList", "Identity", "Linear", "Conv2d", "ConvTranspose2d",
            "BatchNorm1d", "BatchNorm2d", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Flatten",
            "Unflatten", "Upsample", "Embedding", "Dropout"]
-
-
-def _pair(v, name: str) -> tuple[int, int]:
-    """An int or a pair of ints as a pair (kernel_size, stride, padding, output_padding)."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return int(v), int(v)
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(a, (int, np.integer)) for a in v):
-        return int(v[0]), int(v[1])
-    raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
 
 
 def _empty_parameter(shape, device, dtype) -> Parameter:
@@ -165,10 +157,11 @@ class _ConvNd(Module):
                  bias, device, dtype):
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        self.output_padding = _pair(output_padding, "output_padding")
+        name = type(self).__name__
+        self.kernel_size = _pair(kernel_size, name, "kernel_size")
+        self.stride = _pair(stride, name, "stride")
+        self.padding = _pair(padding, name, "padding")
+        self.output_padding = _pair(output_padding, name, "output_padding")
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(f"{type(self).__name__}: kernel_size {self.kernel_size} and stride "
                              f"{self.stride} must be >= 1 and padding {self.padding} >= 0")
