@@ -337,7 +337,7 @@ def test_double_backward_matches_torch(rng, shape, training):
 
 
 # ---------------------------------------------------------------------------------------
-# batch_norm_act: leaky_relu(batch_norm(x)) as one op, and nn.Sequential's fusion
+# batch_norm_act: leaky_relu(batch_norm(x)) as one op (the layer: test_batch_norm_act.py)
 
 def _clear_of_the_kink(shape, training=True, seed=0):
     """(x, w, b) whose batch-normalised values all stay > 0.02 away from the activation's
@@ -391,36 +391,3 @@ def test_batch_norm_act_equals_the_two_ops(slope):
         F.batch_norm_act(Tensor(x0), None, None, Tensor(np.ones(3, np.float32)), training=True)
     with pytest.raises(ValueError, match=r"^batch_norm: weight has shape"):
         F.batch_norm(Tensor(x0), None, None, Tensor(np.ones(3, np.float32)), training=True)
-
-
-def test_sequential_fuses_batch_norm_with_the_activation_after_it():
-    from tinygan import nn
-    tg.manual_seed(0)
-    fused = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.LeakyReLU(0.2),
-                          nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3), nn.Tanh())
-    x = Tensor(np.random.default_rng(1).standard_normal((4, 2, 5, 5)).astype(np.float32))
-    y = fused(x)
-    ops = set()
-    stack = [y.creator]
-    while stack:
-        f = stack.pop()
-        ops.add(type(f).__name__)
-        stack += [t.creator for t in f.inputs if t.creator is not None]
-    assert "BatchNormAct" in ops and "LeakyReLU" not in ops      # pair 1 fused
-    assert "BatchNorm" in ops                                     # BN + tanh: not fusable
-    # Same numbers and gradients as the modules applied one by one.
-    y.sum().backward()
-    grads = [p.grad.data.copy() for p in fused.parameters()]
-    stats = [b.data.copy() for b in fused.buffers()]
-    tg.manual_seed(0)
-    plain = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.LeakyReLU(0.2),
-                          nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3), nn.Tanh())
-    h = x
-    for m in plain:
-        h = m(h)
-    np.testing.assert_array_equal(h.data, y.data)
-    h.sum().backward()
-    for a, p in zip(grads, plain.parameters()):
-        np.testing.assert_array_equal(a, p.grad.data)
-    for a, s in zip(stats, plain.buffers()):
-        np.testing.assert_array_equal(a, s.data)
