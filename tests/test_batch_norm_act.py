@@ -83,7 +83,9 @@ def test_batch_norm_act_equals_batch_norm_then_activation(kind, shape, activatio
         y = net(x)
         gx, gw = tg.grad((y * r).sum(), [x, params[0]], create_graph=True)
         (gx ** 2).sum().backward()                       # grads of the penalty, into .grad
-        results.append([y.data, gx.data, gw.data, params[0].grad.data]
+        ggx = np.zeros(shape) if x.grad is None else x.grad.data   # None in eval: gx is affine
+        assert (x.grad is None) == (not training)
+        results.append([y.data, gx.data, gw.data, ggx, params[0].grad.data]
                        + [b.data.copy() for b in net.buffers()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
@@ -191,6 +193,14 @@ def test_checkpoint_saved_with_separate_layers_loads(tmp_path, old, new, shape):
         before.train(training), after.train(training)
         np.testing.assert_allclose(after(x).data.reshape(-1), before(x).data.reshape(-1),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_append_to_a_net_numbered_with_gaps_keeps_every_layer():
+    G = DCGANGenerator(8, 1, 16, ngf=4)
+    assert list(G.main._modules) == ["0", "1", "3", "4", "6", "7"]
+    G.main.append(nn.Identity())
+    assert list(G.main._modules) == ["0", "1", "3", "4", "6", "7", "8"]
+    assert len(nn.Sequential(nn.ReLU()).append(nn.Tanh())) == 2
 
 
 def test_virtual_bn_keeps_the_fused_activation():

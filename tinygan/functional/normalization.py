@@ -25,11 +25,11 @@ change its xhat).  With that:
         gx' = inv_std * P(h) - w * inv_std^2 * mean(ggx * P(gy)) * xhat,
               h = (ggw - w * inv_std * mean(ggx * xhat)) * gy - w * inv_std * mean(gy * xhat) * ggx
 (gx' is the chain rule above applied to <ggx, gx> + ggw gw + ggb gb: h is its derivative in
-xhat at fixed inv_std, the last term the path through inv_std.)  Those last lines recompute
-xhat and inv_std from the input Tensor x: taking inv_std from the forward as a constant array,
-as DeZero did, would drop d inv_std/dx and give wrong second derivatives (a gradient penalty
-through a BN critic).  So first and second order run the same ops, the raw kernels at every
-level, and the family differentiates to any order.
+xhat at fixed inv_std, the last term the path through inv_std: DeZero's backward multiplied
+by the forward's inv_std array and lost it, so its second derivatives were wrong.)  Those
+lines recompute xhat and inv_std from the input Tensor x, so they too depend on x as they
+should, and a third order is right as well.  The first-order gradient is the raw kernel
+whether or not the backward is being recorded; the family differentiates to any order.
 
 In evaluation mode mean and inv_std are constants (the running statistics): y is an affine map
 of x, gx = w * inv_std * gy, gw = sum(gy * xhat), gb = sum(gy), written in Tensor ops.

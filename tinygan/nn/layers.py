@@ -7,6 +7,7 @@ Names, argument order, parameter shapes and default initialisation follow PyTorc
     Conv2d          weight (OC, C, KH, KW)         bias (OC,)
     ConvTranspose2d weight (C_in, C_out, KH, KW)   bias (C_out,)
     BatchNorm       weight, bias (C,)   buffers running_mean, running_var (C,), num_batches_tracked ()
+    BatchNormAct    the same as BatchNorm (it is one, with its activation applied in the same op)
     Embedding       weight (num_embeddings, embedding_dim)
 
 Default init (torch's `reset_parameters`): weights kaiming_uniform with a = sqrt(5), i.e.
@@ -90,7 +91,10 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), module)
+        # After the largest number in use, not at len(self): a net numbered with gaps (see
+        # gans.nets.sequential_keeping_keys) must not have a layer replaced.
+        numbers = [int(k) for k in self._modules if k.isdigit()]
+        self.add_module(str(max(numbers, default=-1) + 1), module)
         return self
 
 
