@@ -176,9 +176,11 @@ class VirtualBatchNorm(nn.Module):
     The statistics are Tensor expressions of x, so gradients (of any order) flow through them.
     """
 
-    def __init__(self, num_features: int, n_ref: int, eps: float = 1e-5):
+    def __init__(self, num_features: int, n_ref: int, eps: float = 1e-5,
+                 negative_slope: float | None = None):
         super().__init__()
         self.num_features, self.n_ref, self.eps = int(num_features), int(n_ref), eps
+        self.negative_slope = negative_slope     # a (leaky) ReLU after, replacing a BatchNormAct
         self.weight = nn.Parameter(np.ones(num_features, np.float32))
         self.bias = nn.Parameter(np.zeros(num_features, np.float32))
 
@@ -186,10 +188,12 @@ class VirtualBatchNorm(nn.Module):
         if x.ndim not in (2, 4) or x.shape[1] != self.num_features or x.shape[0] <= self.n_ref:
             raise ValueError(f"VirtualBatchNorm: input {x.shape} should be (n_ref + N, "
                              f"{self.num_features}[, H, W]) with n_ref={self.n_ref} and N >= 1")
-        return virtual_batch_norm(x, self.n_ref, self.weight, self.bias, self.eps)
+        y = virtual_batch_norm(x, self.n_ref, self.weight, self.bias, self.eps)
+        return y if self.negative_slope is None else F.leaky_relu(y, self.negative_slope)
 
     def extra_repr(self):
-        return f"{self.num_features}, n_ref={self.n_ref}, eps={self.eps}"
+        act = "" if self.negative_slope is None else f", negative_slope={self.negative_slope}"
+        return f"{self.num_features}, n_ref={self.n_ref}, eps={self.eps}{act}"
 
 
 class ReferenceBatchNet(nn.Module):
@@ -209,14 +213,17 @@ class ReferenceBatchNet(nn.Module):
 
 
 def use_virtual_batch_norm(G: nn.Module, ref_input) -> ReferenceBatchNet:
-    """Swap every BatchNorm1d/2d in G for a VirtualBatchNorm (same affine weights) and feed the
-    fixed reference input `ref_input` (n_ref, ...) along with every batch."""
+    """Swap every BatchNorm1d/2d in G for a VirtualBatchNorm (same affine weights; a
+    BatchNormAct's activation kept) and feed the fixed reference input `ref_input` (n_ref, ...)
+    along with every batch."""
     n_ref = int(ref_input.shape[0])
     swapped = 0
     for m in list(G.modules()):
         for name, child in list(m._modules.items()):
             if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                vbn = VirtualBatchNorm(child.num_features, n_ref, child.eps)
+                fused = isinstance(child, (nn.BatchNormAct1d, nn.BatchNormAct2d))
+                vbn = VirtualBatchNorm(child.num_features, n_ref, child.eps,
+                                       child.negative_slope if fused else None)
                 if child.weight is not None:
                     vbn.weight.data = child.weight.data.copy()
                     vbn.bias.data = child.bias.data.copy()
