@@ -44,6 +44,17 @@ _mode = os.environ.get("TINYGAN_KERNELS", "fast")
 REFERENCE = "reference"
 
 
+def routed(route, products=False):
+    """Attach `route` (the kernel's arguments -> (plan, why)) to a fast kernel for `explain`;
+    the kernel calls the same `route` to choose its plan, so the two cannot disagree.
+    `products`: its plans compute matrix products, so the BLAS in use is part of the answer."""
+    def attach(kernel):
+        kernel.route = route
+        kernel.products = products
+        return kernel
+    return attach
+
+
 def set_mode(mode: str) -> None:
     """Select `"reference"` or `"fast"` kernels for every later call."""
     global _mode
@@ -164,7 +175,8 @@ def _explain(name, fn, args, kwargs) -> Explanation:
     plan, why = route(*args, **kwargs)
     reasons.append(why)
     if plan == REFERENCE:
-        return Explanation(name, f"reference.{name} (cpu.{name} hands it over)", tuple(reasons))
+        return Explanation(name, f"reference.{name} ({backend}.{name} hands it over)",
+                           tuple(reasons))
     if getattr(fn, "products", False):
         from . import blas
         reasons.append(f"products by {blas.describe()}")

@@ -154,6 +154,22 @@ def test_explain_cuda_unavailable(broken, monkeypatch):
     assert e.reasons[0].startswith("the fast cuda kernels cannot run here: ModuleNotFoundError")
 
 
+def test_cuda_routes_name_their_fallbacks():
+    """The CUDA kernels that hand some calls to the reference say so through their routes
+    too (the module imports without a GPU; a route launches nothing)."""
+    from tinygan.kernels import cuda as K
+    x, v = _a(4, 3), _a(3)
+    assert K.batch_norm_act_apply.route(x, v, v, v, v, 0.2)[0] == "cuda kernel"
+    assert K.batch_norm_act_backward.route(x, x, x, v, v, v, 1.5) == (
+        "reference", "slope 1.5 outside [0, 1]")
+    strided = _a(4, 6)[:, ::2]
+    assert K.adam_update.route(strided, strided, _a(4, 3), _a(4, 3), 1, 1e-3, 0.9, 0.999,
+                               1e-8)[0] == "reference"
+    assert K.sgd_update.route(_a(3), _a(3), None, 0.1)[0] == "cuda kernel"
+    assert K.rmsprop_update.route(_a(3), _a(3), _a(3), None, _a(6)[::2], 0.1, 0.9, 1e-8)[0] \
+        == "reference"
+
+
 # ---------------------------------------------------------------------------------------
 # The fast module's import failure
 

@@ -13,6 +13,18 @@ from .gathers import (_batch_minor_kernel, _channel_major, _col2im_batch_minor_k
                       _im2col_channel_major, _row_block, _swap01)
 from .runtime import MALLOC_TUNED, REFERENCE, _scratch, routed, unfit
 
+# The plans the routes below name (kernels.explain shows them).
+GEMM, NUMPY_MATMUL = "BLAS GEMM", "np.matmul"
+WINOGRAD = "winograd F(2x2,2x2)"
+IM2COL = "im2col + GEMM"
+ONE_PIXEL = "one GEMM (1x1 input)"
+SCATTER = "GEMM + col2im scatter"
+_WINOGRAD_WHY = ("kernel 4x4, stride 2, padding 1, >= 16 channels on the image side, H and W "
+                 "multiples of 4: 9 GEMMs with 0.5625x the FLOPs")
+
+
+# ---------------------------------------------------------------------------------------
+# The matrix product (`linear`, the MatMul op): the BLAS that blas.py picked
 
 def _matmul_route(a, b):
     why = blas.route(a, b)
@@ -26,14 +38,6 @@ def matmul(a, b):
 
 # ---------------------------------------------------------------------------------------
 # The convolution family: columns + one GEMM + a transpose
-
-GEMM, NUMPY_MATMUL = "BLAS GEMM", "np.matmul"
-WINOGRAD = "winograd F(2x2,2x2)"
-IM2COL = "im2col + GEMM"
-ONE_PIXEL = "one GEMM (1x1 input)"
-SCATTER = "GEMM + col2im scatter"
-_WINOGRAD_WHY = ("kernel 4x4, stride 2, padding 1, >= 16 channels on the image side, H and W "
-                 "multiples of 4: 9 GEMMs with 0.5625x the FLOPs")
 
 def _winograd_input(x):
     """winograd.input_transform(x), shared like the columns inside a `sharing_inputs` block

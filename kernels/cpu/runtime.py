@@ -12,7 +12,7 @@ import types
 
 import numba
 
-from .. import REFERENCE, blas
+from .. import REFERENCE, blas, routed  # noqa: F401  (routed: for the kernels)
 
 # Must happen before the first parallel kernel runs (this module is the package's first
 # import); an explicit NUMBA_THREADING_LAYER wins.  `workqueue` beside OpenBLAS, `omp` on the
@@ -115,17 +115,6 @@ def _shapes_differ(**named):
     if all(s == shapes[0] for s in shapes[1:]):
         return None
     return "shapes differ: " + ", ".join(f"{k} {s}" for k, s in zip(named, shapes))
-
-
-def routed(route, products=False):
-    """Attach `route` (the kernel's arguments -> (plan, why)) to the kernel for
-    `kernels.explain`; the kernel calls the same `route` to choose its plan.  `products`:
-    its plans compute matrix products (blas.matmul), so the BLAS in use is part of the answer."""
-    def attach(kernel):
-        kernel.route = route
-        kernel.products = products
-        return kernel
-    return attach
 
 
 # ---------------------------------------------------------------------------------------
