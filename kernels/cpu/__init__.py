@@ -108,4 +108,7 @@ KERNELS = ("matmul", "im2col", "col2im", "conv2d", "conv_transpose2d", "conv2d_g
            "leaky_relu", "leaky_relu_grad", "sgd_update", "adam_update", "rmsprop_update",
            "pairwise_l1", "pairwise_l1_grad", "pairwise_l1_grad_adjoint")
 for _name in KERNELS:
+    # A public kernel names the package as its module (what `kernels.get(...).__module__`
+    # and pickle see), wherever in it it is defined.
+    globals()[_name].__module__ = __name__
     register(_name, "cpu", globals()[_name])
