@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .. import reference
+from .. import reference, routed
 from .runtime import (REASSOC, REFERENCE, _pick, _serial_twin, _shapes_differ, loops_route,
-                      loops_unless, routed, unfit)
+                      loops_unless, unfit)
 
 # Batch norm, plain and fused with a leaky ReLU (ReLU: slope 0; slopes in [0, 1]).  x is
 # viewed as (N, C, L) with L = H·W (or 1 for (N, C) input); per-channel sums are accumulated

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import blas, reference, shared, winograd
+from .. import blas, reference, routed, shared, winograd
 from ..reference import conv_output_size, conv_transpose_output_size
 from .gathers import (_batch_minor_kernel, _channel_major, _col2im_batch_minor_kernel,
                       _im2col_channel_major, _row_block, _swap01)
-from .runtime import MALLOC_TUNED, REFERENCE, _scratch, routed, unfit
+from .runtime import MALLOC_TUNED, REFERENCE, _scratch, unfit
 
 # The plans the routes below name (kernels.explain shows them).
 GEMM, NUMPY_MATMUL = "BLAS GEMM", "np.matmul"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .. import reference
-from .runtime import (REFERENCE, _pick, _serial_twin, _shapes_differ, loops_route,
-                      loops_unless, routed, unfit)
+from .. import reference, routed
+from .runtime import (REFERENCE, _pick, _serial_twin, _shapes_differ, loops_route, loops_unless,
+                      unfit)
 
 
 # the arithmetic is the reference's (NumPy computes `slope * x` in float32 for float32 x).

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .. import reference, shared
+from .. import reference, routed, shared
 from ..reference import conv_output_size
-from .runtime import MALLOC_TUNED, REFERENCE, _scratch, loops_route, routed
+from .runtime import MALLOC_TUNED, REFERENCE, _scratch, loops_route
 
 
 def _n_chunks(N, C):

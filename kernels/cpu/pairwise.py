@@ -4,9 +4,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .. import reference
-from .runtime import (REFERENCE, _pick, _serial_twin, _shapes_differ, loops_unless, routed,
-                      unfit)
+from .. import reference, routed
+from .runtime import REFERENCE, _pick, _serial_twin, _shapes_differ, loops_unless, unfit
 
 # Minibatch discrimination's pairwise L1 distances: one pass over the (i, j) pairs each,
 # the signs S[i, j, b, c] recomputed from M instead of stored (the reference materialises

@@ -1,6 +1,6 @@
 """What every CPU kernel shares: the threading layer, malloc's settings, the buffer pool,
 the serial twins of the parallel loops, and the test that decides whether the compiled loops
-apply to a call at all (`unfit`) — with `routed`, the way each kernel tells
+apply to a call at all (`unfit`), with which the kernels' routes (see `kernels.routed`) tell
 `kernels.explain` which path a call takes and why.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import types
 
 import numba
 
-from .. import REFERENCE, blas, routed  # noqa: F401  (routed: for the kernels)
+from .. import REFERENCE, blas
 
 # Must happen before the first parallel kernel runs (this module is the package's first
 # import); an explicit NUMBA_THREADING_LAYER wins.  `workqueue` beside OpenBLAS, `omp` on the
