@@ -1,7 +1,7 @@
 """Reference kernels: plain NumPy/CuPy, written to be read.
 
 These are the teaching versions and the oracle every fast kernel is tested against; a fast
-kernel in `cpu.py` / `cuda.py` has exactly the same signature.  They take and return raw
+kernel in `cpu/` / `cuda.py` has exactly the same signature.  They take and return raw
 arrays (no autograd) and work for NumPy or CuPy input through `xp`.
 
 Notation (NCHW):
