@@ -10,12 +10,23 @@ Three implementations share one signature per kernel name:
 `TINYGAN_KERNELS` environment variable (`fast`, the default, or `reference`) and can be
 changed at run time with `set_mode` (the benchmarks and the tests do).  A name with no fast
 version falls back to the reference one, so `reference` mode always runs everything.
+
+What serves a call is decided in four places: the mode; whether the fast module loaded (one
+that fails to import or to pass its smoke test warns once, naming the error, and the
+reference kernels serve); the fast kernel's own route (dtype, empty arrays, Winograd or
+im2col, a 1x1 input); and, for the products, the BLAS (blas.py).  `explain(name, *args)`
+says which implementation a call would get and why; `TINYGAN_KERNEL_LOG=1` (or
+`set_log(True)`) logs each distinct (kernel, shapes, dtypes, implementation) once, on the
+`logging` logger "tinygan.kernels" (to stderr unless the application configured logging).
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
+import logging
 import os
+import sys
 import threading
 import warnings
 
@@ -29,6 +40,19 @@ _fast: dict[str, dict] = {"cpu": {}, "cuda": {}}
 _loaded: dict[str, bool] = {}
 _fallback_reason: dict[str, str] = {}
 _mode = os.environ.get("TINYGAN_KERNELS", "fast")
+# The plan a fast kernel's route names when it hands a call to the reference kernel.
+REFERENCE = "reference"
+
+
+def routed(route, products=False):
+    """Attach `route` (the kernel's arguments -> (plan, why)) to a fast kernel for `explain`;
+    the kernel calls the same `route` to choose its plan, so the two cannot disagree.
+    `products`: its plans compute matrix products, so the BLAS in use is part of the answer."""
+    def attach(kernel):
+        kernel.route = route
+        kernel.products = products
+        return kernel
+    return attach
 
 
 def set_mode(mode: str) -> None:
@@ -82,8 +106,7 @@ def fallback_reason(backend: str) -> str | None:
     return _fallback_reason.get(backend)
 
 
-def get(name: str, xp=np):
-    """The kernel `name` for arrays of module `xp`, honouring the current mode."""
+def _select(name: str, xp):
     if get_mode() == "fast":
         backend = "cpu" if xp is np else "cuda"
         _load_fast(backend)
@@ -91,6 +114,117 @@ def get(name: str, xp=np):
         if fn is not None:
             return fn
     return getattr(reference, name)
+
+
+def get(name: str, xp=np):
+    """The kernel `name` for arrays of module `xp`, honouring the current mode."""
+    fn = _select(name, xp)
+    if _log_on:
+        return _logging(name, fn)
+    return fn
+
+
+# ---------------------------------------------------------------------------------------
+# Which implementation serves a call, and why
+
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    """`implementation`: "cpu.conv2d -> winograd F(2x2,2x2)", "reference.conv2d", ...;
+    `reasons`: why, one decision per line, in the order they were taken."""
+    kernel: str
+    implementation: str
+    reasons: tuple
+
+    def __str__(self):
+        return "\n".join([f"{self.kernel}: {self.implementation}"]
+                         + [f"  - {r}" for r in self.reasons])
+
+
+def _array_module(args):
+    from tinygan.backend import get_array_module
+    for a in args:
+        if hasattr(a, "dtype") and hasattr(a, "shape"):
+            return get_array_module(a)
+    return np
+
+
+def explain(name: str, *args, **kwargs) -> Explanation:
+    """Which implementation `get(name, xp)(*args, **kwargs)` would run, and why.  The
+    registry's choice is `get`'s own; a fast kernel's plan comes from its `route`, the
+    function the kernel itself branches on.  Nothing is computed."""
+    if not hasattr(reference, name):
+        raise ValueError(f"no kernel named {name!r}")
+    return _explain(name, _select(name, _array_module(args)), args, kwargs)
+
+
+def _explain(name, fn, args, kwargs) -> Explanation:
+    xp = _array_module(args)
+    backend = "cpu" if xp is np else "cuda"
+    if fn is getattr(reference, name):
+        if get_mode() == "reference":
+            why = "the mode is 'reference' (TINYGAN_KERNELS or set_mode)"
+        elif fallback_reason(backend):
+            why = f"the fast {backend} kernels cannot run here: {fallback_reason(backend)}"
+        else:
+            why = f"kernel {name!r} has no fast {backend} version"
+        return Explanation(name, f"reference.{name}", (why,))
+    reasons = [f"the mode is 'fast' and the fast {backend} kernels load"]
+    route = getattr(fn, "route", None)
+    if route is None:
+        return Explanation(name, f"{backend}.{name}", tuple(reasons))
+    plan, why = route(*args, **kwargs)
+    reasons.append(why)
+    if plan == REFERENCE:
+        return Explanation(name, f"reference.{name} ({backend}.{name} hands it over)",
+                           tuple(reasons))
+    if getattr(fn, "products", False):
+        from . import blas
+        reasons.append(f"products by {blas.describe()}")
+    return Explanation(name, f"{backend}.{name} -> {plan}", tuple(reasons))
+
+
+# TINYGAN_KERNEL_LOG: one log line per distinct (kernel, shapes and dtypes, implementation).
+# Off, `get` pays one test of `_log_on`; on, every call is explained before it runs.
+_logger = logging.getLogger("tinygan.kernels")
+_log_on = False
+_logged: set = set()
+_wrappers: dict = {}
+
+
+def set_log(on: bool) -> None:
+    """Log (True) or stop logging which implementation serves each distinct call."""
+    global _log_on
+    _log_on = bool(on)
+    if _log_on and not _logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        _logger.addHandler(handler)
+    if _log_on and _logger.getEffectiveLevel() > logging.INFO:
+        _logger.setLevel(logging.INFO)
+
+
+def _describe_args(args) -> str:
+    return ", ".join(f"{a.dtype}{tuple(a.shape)}" for a in args if hasattr(a, "shape")
+                     and hasattr(a, "dtype"))
+
+
+def _logging(name, fn):
+    key = (name, fn)
+    wrapper = _wrappers.get(key)
+    if wrapper is None:
+        def wrapper(*args, **kwargs):
+            impl = _explain(name, fn, args, kwargs).implementation
+            shapes = _describe_args(args)
+            if (name, shapes, impl) not in _logged:
+                _logged.add((name, shapes, impl))
+                _logger.info("%s(%s) -> %s", name, shapes, impl)
+            return fn(*args, **kwargs)
+        _wrappers[key] = wrapper
+    return wrapper
+
+
+if os.environ.get("TINYGAN_KERNEL_LOG", "") not in ("", "0"):
+    set_log(True)
 
 
 # ---------------------------------------------------------------------------------------

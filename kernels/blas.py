@@ -189,24 +189,49 @@ def _operand(a):
     return None
 
 
-def matmul(a, b, out=None):
-    """a @ b (into `out` when given), as `np.matmul`; see the module docstring for which BLAS."""
-    if (_active != "mkl" or type(a) is not np.ndarray or type(b) is not np.ndarray
-            or a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype not in _mkl.gemm):
-        return np.matmul(a, b, out=out)
+def route(a, b, out=None):
+    """Why np.matmul computes a @ b rather than MKL (None: MKL does).  `matmul` branches on
+    this same test, and `kernels.explain` reports it."""
+    if _active != "mkl":
+        return "NumPy's BLAS is the one in use" + (f" (MKL: {_mkl_error})" if _mkl_error else "")
+    why = _mkl_refuses(a, b, out)
+    return why if isinstance(why, str) else None
+
+
+def _mkl_refuses(a, b, out):
+    """A reason string when MKL cannot take the product as it lies, else its cblas arguments
+    (m, n, k, (transpose, ld) of a, of b)."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return "an operand is not a NumPy array"
+    if a.ndim != 2 or b.ndim != 2:
+        return "a batched (N-D) product"
+    if a.dtype != b.dtype or a.dtype not in _mkl.gemm:
+        return f"dtypes {a.dtype} and {b.dtype} (MKL takes float32 or float64, both alike)"
     (m, k), (k2, n) = a.shape, b.shape
     if k != k2 or not (m and n and k) or max(m, n, k) > _INT_MAX:
-        return np.matmul(a, b, out=out)            # NumPy's error, or its empty result
+        return "mismatched or empty shapes (NumPy's error or its empty result)"
     opa, opb = _operand(a), _operand(b)
     if opa is None or opb is None or max(opa[1], opb[1]) > _INT_MAX \
             or not (a.flags.aligned and b.flags.aligned):
+        return "an operand neither row- nor column-contiguous, or unaligned"
+    if out is not None and (type(out) is not np.ndarray or out.shape != (m, n)
+                            or out.dtype != a.dtype or not out.flags.c_contiguous
+                            or not out.flags.aligned or np.may_share_memory(out, a)
+                            or np.may_share_memory(out, b)):
+        return "an `out` that is not a fresh C-ordered buffer (NumPy buffers overlaps and casts)"
+    return m, n, k, opa, opb
+
+
+def matmul(a, b, out=None):
+    """a @ b (into `out` when given), as `np.matmul`; see the module docstring for which BLAS."""
+    if _active != "mkl":
         return np.matmul(a, b, out=out)
+    plan = _mkl_refuses(a, b, out)
+    if isinstance(plan, str):
+        return np.matmul(a, b, out=out)
+    m, n, k, opa, opb = plan
     if out is None:
         out = np.empty((m, n), dtype=a.dtype)
-    elif (type(out) is not np.ndarray or out.shape != (m, n) or out.dtype != a.dtype
-          or not out.flags.c_contiguous or not out.flags.aligned
-          or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
-        return np.matmul(a, b, out=out)            # NumPy buffers overlaps and casts
     _mkl.gemm[a.dtype](_ROW_MAJOR, opa[0], opb[0], m, n, k, 1.0, a.ctypes.data, opa[1],
                        b.ctypes.data, opb[1], 0.0, out.ctypes.data, n)
     return out

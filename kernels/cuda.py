@@ -64,7 +64,7 @@ except Exception as e:                 # a broken Numba/CUDA install: the regist
 from tinygan import backend
 from tinygan.backend import get_array_module
 
-from . import reference, register
+from . import REFERENCE, reference, register, routed
 from .reference import conv_output_size, conv_transpose_output_size
 
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
@@ -190,6 +190,22 @@ def _flat(a):
 
 def _contiguous(*arrays) -> bool:
     return all(a is None or a.flags.c_contiguous for a in arrays)
+
+
+# The routes of the kernels that hand some calls to the reference (kernels.explain).
+KERNEL = "cuda kernel"
+
+
+def _slope_route(slope):
+    if 0 <= slope <= 1:
+        return KERNEL, "slope in [0, 1]: the fused kernel applies"
+    return REFERENCE, f"slope {slope} outside [0, 1]"
+
+
+def _inplace_route(*state):
+    if _contiguous(*state):
+        return KERNEL, "C-contiguous parameter and state: updated in place on flat views"
+    return REFERENCE, "an array that is not C-contiguous (no flat view to update in place)"
 
 
 def _scalars(dtype, *values):
@@ -557,14 +573,24 @@ def batch_norm_backward(x, gy, mean, inv_std, weight):
     return _bn_backward(x, None, gy, mean, inv_std, weight, None)
 
 
+def _batch_norm_act_apply_route(x, mean, inv_std, weight, bias, slope):
+    return _slope_route(slope)
+
+
+@routed(_batch_norm_act_apply_route)
 def batch_norm_act_apply(x, mean, inv_std, weight, bias, slope):
-    if not 0 <= slope <= 1:
+    if _batch_norm_act_apply_route(x, mean, inv_std, weight, bias, slope)[0] == REFERENCE:
         return reference.batch_norm_act_apply(x, mean, inv_std, weight, bias, slope)
     return _bn_apply(x, mean, inv_std, weight, bias, slope)
 
 
+def _batch_norm_act_backward_route(x, y, gy, mean, inv_std, weight, slope):
+    return _slope_route(slope)
+
+
+@routed(_batch_norm_act_backward_route)
 def batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope):
-    if not 0 <= slope <= 1:
+    if _batch_norm_act_backward_route(x, y, gy, mean, inv_std, weight, slope)[0] == REFERENCE:
         return reference.batch_norm_act_backward(x, y, gy, mean, inv_std, weight, slope)
     return _bn_backward(x, y, gy, mean, inv_std, weight, slope)
 
@@ -633,10 +659,15 @@ def _sgd_kernel(p, g, buf, lr, momentum, one_minus_dampening, weight_decay, has_
         p[idx] -= lr * d
 
 
+def _sgd_route(p, g, buf, *hyper, **options):
+    return _inplace_route(p, buf)
+
+
+@routed(_sgd_route)
 def sgd_update(p, g, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
                first=False):
     """In place, as reference.sgd_update (d = g (+ wd·p); momentum buffer; p <- p - lr·d)."""
-    if not _contiguous(p, buf):
+    if _sgd_route(p, g, buf)[0] == REFERENCE:
         return reference.sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first)
     xp = _xp(p)
     g = xp.ascontiguousarray(g)
@@ -660,9 +691,14 @@ def _adam_kernel(p, g, m, v, step_size, one_minus_beta1, beta2, one_minus_beta2,
         p[idx] -= step_size * mi / (math.sqrt(vi) / bias_correction2_sqrt + eps)
 
 
+def _adam_route(p, g, m, v, *hyper, **options):
+    return _inplace_route(p, m, v)
+
+
+@routed(_adam_route)
 def adam_update(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0):
     """In place, as reference.adam_update; the bias corrections are computed once on the host."""
-    if not _contiguous(p, m, v):
+    if _adam_route(p, g, m, v)[0] == REFERENCE:
         return reference.adam_update(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay)
     xp = _xp(p)
     g = xp.ascontiguousarray(g)
@@ -697,11 +733,16 @@ def _rmsprop_kernel(p, g, square_avg, grad_avg, buf, lr, alpha, one_minus_alpha,
             p[idx] -= lr * gi / denom
 
 
+def _rmsprop_route(p, g, square_avg, grad_avg, buf, *hyper, **options):
+    return _inplace_route(p, square_avg, grad_avg, buf)
+
+
+@routed(_rmsprop_route)
 def rmsprop_update(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay=0.0,
                    momentum=0.0):
     """In place, as reference.rmsprop_update (centered when grad_avg is given, momentum when
     buf is given)."""
-    if not _contiguous(p, square_avg, grad_avg, buf):
+    if _rmsprop_route(p, g, square_avg, grad_avg, buf)[0] == REFERENCE:
         return reference.rmsprop_update(p, g, square_avg, grad_avg, buf, lr, alpha, eps,
                                         weight_decay, momentum)
     xp = _xp(p)

@@ -1,7 +1,7 @@
 """Reference kernels: plain NumPy/CuPy, written to be read.
 
 These are the teaching versions and the oracle every fast kernel is tested against; a fast
-kernel in `cpu.py` / `cuda.py` has exactly the same signature.  They take and return raw
+kernel in `cpu/` / `cuda.py` has exactly the same signature.  They take and return raw
 arrays (no autograd) and work for NumPy or CuPy input through `xp`.
 
 Notation (NCHW):
@@ -146,8 +146,8 @@ def batch_norm_backward(x, gy, mean, inv_std, weight):
     With xhat = (x - mean) * inv_std and sums over the M values of a channel:
         gb = sum(gy),   gw = sum(gy * xhat),
         gx = (weight * inv_std / M) * (M * gy - gb - xhat * gw).
-    Returns (gx, gw, gb).  Only for a backward that is not differentiated again: it takes
-    mean and inv_std as numbers (the op recomputes them from x when create_graph=True).
+    Returns (gx, gw, gb).  mean and inv_std are taken as numbers: this is the forward of the
+    op BatchNormGrad, whose own backward recomputes them from x to differentiate again.
     """
     axes, shape = _bn_axes(x)
     M = x.size // x.shape[1]

@@ -37,7 +37,7 @@ tiles, hence the very V, of the forward:
 
 All transform coefficients are 0 and ±1 (sums and differences), so float32 rounding stays
 at the level of a reordered GEMM sum.  Tiles must fit exactly: H and W multiples of 4
-(OH, OW even); everything else takes the im2col path of cpu.py.
+(OH, OW even); everything else takes the im2col path of cpu/conv.py.
 
 The transposed convolution (conv2d's input gradient, and a generator's layers) is the adjoint
 of the same linear map, each step transposed and taken in reverse order:
@@ -168,7 +168,7 @@ def conv_transpose2d_readable(x, w):
 # contiguous values that LLVM vectorises, after one transpose of each (c, ·) plane stack into
 # (pixel, n) order in a thread-local buffer (with the zero padding built in).  With n
 # outermost the same transforms ran as scalar code, several times a plain fill of V.  Indices
-# are uint64 (see cpu.py: a signed index is wrapped, which keeps the loops scalar).
+# are uint64 (see cpu/gathers.py: a signed index is wrapped, which keeps the loops scalar).
 
 U64 = np.uint64
 

@@ -1,6 +1,7 @@
 """Activations, losses and the small ops (linear, dropout, embedding, pad): values against
 NumPy formulas, first- and second-order finite differences in float64, PyTorch parity when it
 is installed, and the door checks."""
+import math
 import warnings
 
 import numpy as np
@@ -115,6 +116,36 @@ def test_bce_with_logits_values_and_extremes(rng):
     big = Tensor(np.array([-200.0, 200.0], dtype=np.float32))
     loss = F.binary_cross_entropy_with_logits(big, np.array([1.0, 0.0]), reduction="none")
     np.testing.assert_allclose(loss.data, [200.0, 200.0], rtol=1e-6)
+
+
+# Confident logits: the loss is log1p(e^-|x|), far below x's own rounding step, so it must not be
+# formed as softplus(x) - x (which gives 9.24e-14 in float64 and 0.0 in float32 at x = 30).
+# Each row: logit, target, weight, the loss by hand.  math.log1p(math.exp(-a)) is exact to the
+# last bit of a double here (no cancellation inside it).
+_TINY = {a: math.log1p(math.exp(-a)) for a in (30.0, 40.0, 60.0)}
+CONFIDENT = [(30.0, 1.0, 1.0, _TINY[30.0]),          # 9.3576e-14
+             (40.0, 1.0, 1.0, _TINY[40.0]),
+             (-30.0, 0.0, 1.0, _TINY[30.0]),         # large negative logit, target 0
+             (-60.0, 0.0, 1.0, _TINY[60.0]),
+             (-30.0, 1.0, 1.0, 30.0 + _TINY[30.0]),  # confidently wrong: ~ |x|
+             (30.0, 0.25, 1.0, 0.75 * 30.0 + _TINY[30.0]),
+             (30.0, 1.0, 2.5, 2.5 * _TINY[30.0]),    # weight scales the tiny loss, no cancellation
+             (-40.0, 0.0, 0.5, 0.5 * _TINY[40.0])]
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-6)])
+def test_bce_with_logits_keeps_precision_for_confident_logits(dtype, rtol):
+    x, t, w, want = (np.array(col, dtype=np.float64) for col in zip(*CONFIDENT))
+    assert abs(want[0] - 9.3576e-14) < 1e-18
+    got = F.binary_cross_entropy_with_logits(Tensor(x.astype(dtype)), t.astype(dtype),
+                                             weight=w.astype(dtype), reduction="none")
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got.data.astype(np.float64), want, rtol=rtol, atol=0)
+    # its gradient, sigmoid(x) - t, is as small and must come out as precisely
+    xg = Tensor(np.array([30.0, -30.0], dtype=dtype), requires_grad=True)
+    F.binary_cross_entropy_with_logits(xg, np.array([1.0, 0.0], dtype=dtype), reduction="sum").backward()
+    s = 1 / (1 + math.exp(30.0))
+    np.testing.assert_allclose(xg.grad.data.astype(np.float64), [-s, s], rtol=rtol, atol=0)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

@@ -1,4 +1,4 @@
-"""The fast CPU kernels (kernels/cpu.py) against their readable references (kernels/reference.py).
+"""The fast CPU kernels (kernels/cpu/) against their readable references (kernels/reference.py).
 
 Every fast kernel must have the reference's signature and results: drawn shapes, strides,
 paddings and output paddings, float32 and float64, contiguous and non-contiguous inputs.

@@ -69,11 +69,25 @@ def test_catches_a_wrong_element_and_names_input_index_and_values():
         tg.gradcheck(fn, [x, w])
     i, shape, index, analytic, numeric = parse(info.value)
     assert (i, shape, index) == (1, "(2, 3)", (1, 2))
-    # Both values are the real ones: reproduce them with the upstream gradient gradcheck uses.
-    v = np.random.default_rng(0).standard_normal((2, 3))
-    true = v[1, 2] * (x.data[1, 2] + 3 * w.data[1, 2] ** 2)
+    # Both values are the Jacobian's own entries d out[1, 2] / d b[1, 2], not projections on
+    # the random upstream gradient the check itself uses.
+    true = x.data[1, 2] + 3 * w.data[1, 2] ** 2
     assert numeric == pytest.approx(true, rel=1e-6)
-    assert analytic == pytest.approx(true + 0.5 * v[1, 2], rel=1e-6)
+    assert analytic == pytest.approx(true + 0.5, rel=1e-6)
+    assert "d output[1, 2] / d input 1[1, 2]" in str(info.value)
+
+
+def test_failure_names_the_jacobian_entry_a_learner_can_check_by_hand():
+    """f(t) = Σ t² + t₂·detach(t₂): df/dt₂ is 2·7 + 7 = 21 by the graph, 4·7 = 28 in truth.
+    The message says so, not 2.64 vs 3.52 (both times the random upstream gradient 0.126)."""
+    t = Tensor(np.array([0.25, -1.5, 7.0]), requires_grad=True)
+    with pytest.raises(GradcheckError) as info:
+        tg.gradcheck(lambda t: (t * t).sum() + t[2] * t[2].detach(), [t])
+    i, shape, index, analytic, numeric = parse(info.value)
+    assert (i, shape, index) == (0, "(3,)", (2,))
+    assert analytic == pytest.approx(21.0, rel=1e-9)
+    assert numeric == pytest.approx(28.0, rel=1e-6)
+    assert "analytic 21 vs numerical 28 " in str(info.value)
 
 
 def test_uses_random_upstream_gradients():

@@ -311,8 +311,11 @@ def test_conv_arguments_int_or_pair():
     assert (c.kernel_size, c.stride, c.padding) == ((3, 3), (2, 1), (1, 1))
     t = nn.ConvTranspose2d(1, 1, (4, 2), 2, 1, output_padding=(1, 0))
     assert (t.kernel_size, t.output_padding) == ((4, 2), (1, 0))
-    with pytest.raises(TypeError, match="kernel_size must be an int or a pair"):
+    with pytest.raises(TypeError, match="^Conv2d: kernel_size must be an int or a pair"):
         nn.Conv2d(1, 1, (3, 3, 3))
+    # the same check as F.conv2d's (one helper): a bool is not a size there either
+    with pytest.raises(TypeError, match=r"^ConvTranspose2d: stride must be an int or a pair of ints, got \(True, 1\)"):
+        nn.ConvTranspose2d(1, 1, 3, stride=(True, 1))
     with pytest.raises(ValueError, match="output_padding"):
         nn.ConvTranspose2d(1, 1, 3, stride=1, output_padding=1)
     with pytest.raises(ValueError, match="p must be in"):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tinygan import checkpoint
-from tinygan.checkpoint import CheckpointError
+from tinygan.checkpoint import CheckpointError, build_from_checkpoint
 from tinygan.gans.gan import GAN
-from tinygan.train import RunExists, TrainingDiverged, build_from_checkpoint, train
+from tinygan.train import RunExists, TrainingDiverged, train
 
 TOY = dict(variant="gan", data="ring8", batch_size=32, progress=False)
 IMAGE = dict(variant="dcgan", data="mnist-subset", batch_size=4, progress=False,

@@ -5,6 +5,10 @@ A training state is a nested dict (nets' state dicts, optimizer states, RNG stat
 other leaf (numbers, strings, lists) into the JSON "tree", with the array leaves replaced by
 a marker.  Both files are written to a temporary name and renamed, so a crash mid-write
 never leaves a half checkpoint where the last good one was.
+
+`build_from_checkpoint` turns a training checkpoint back into its variant (`gans.get` by the
+saved name, then the saved weights): the one function here that knows the GANs, so this
+module sits above `gans/`, and metrics, latent, train and cli use it from there.
 """
 from __future__ import annotations
 
@@ -99,3 +103,20 @@ def load(path: str) -> tuple[dict, dict]:
     except KeyError as e:
         raise CheckpointError(f"checkpoint {path} lacks array {e} named by its metadata") from None
     return state, doc.get("meta", {})
+
+
+def build_from_checkpoint(path: str, device: str = "cpu"):
+    """(variant, meta, state): the variant a training checkpoint (a file or a run directory)
+    was saved from, rebuilt with its weights; the state is the whole saved training state."""
+    from .gans import get     # here, not at the top: save and load need no variant
+    state, meta = load(path)
+    if "variant" not in meta:
+        raise CheckpointError(f"{path} is not a tinygan training checkpoint")
+    try:
+        cls = get(meta["variant"])
+        variant = cls(tuple(meta["data_shape"]), num_classes=meta.get("num_classes"),
+                      config=meta.get("config"), device=device)
+        variant.load_state_dict(state["variant"])
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{path} does not fit variant {meta['variant']}: {e}") from None
+    return variant, meta, state

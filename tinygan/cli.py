@@ -12,6 +12,8 @@ import shlex
 import sys
 import warnings
 
+from .arguments import add_checkpoint_argument, add_device_argument, path
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, with its own errors (a missing argument, `--steps 2.5`) as one line too."""
@@ -25,22 +27,6 @@ def _every(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of steps >= 1, got {text!r}")
     return int(text)
-
-
-def path(text: str) -> str:
-    """A path argument with `~` and $VARIABLES expanded: a shell leaves them alone inside
-    `folder:~/faces`, `--out=~/runs` or quotes."""
-    return os.path.expandvars(os.path.expanduser(text))
-
-
-def add_checkpoint_argument(p) -> None:
-    """The run a sampling command reads (sample, eval, interpolate, arithmetic)."""
-    p.add_argument("checkpoint", type=path, help="a run directory or its checkpoints/last.npz")
-
-
-def add_device_argument(p, what: str = "the generator") -> None:
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help=f"where to run {what} (default cpu)")
 
 
 def _data(text: str) -> str:
@@ -125,7 +111,7 @@ def cmd_sample(args) -> int:
     import numpy as np
 
     from . import backend, viz
-    from .train import build_from_checkpoint
+    from .checkpoint import build_from_checkpoint
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
     if not args.out.endswith((".png", ".npz")):

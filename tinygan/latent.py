@@ -98,7 +98,7 @@ def interpolate(variant, n_steps: int = 10, mode: str = "slerp", rows: int = 8, 
 
 def _load(ckpt_or_variant, device="cpu"):
     if isinstance(ckpt_or_variant, str):
-        from .train import build_from_checkpoint
+        from .checkpoint import build_from_checkpoint
         return build_from_checkpoint(ckpt_or_variant, device=device)[0]
     return ckpt_or_variant
 
@@ -213,7 +213,7 @@ def nearest_mode_classifier(centers):
 
 # -- commands --------------------------------------------------------------------------------
 def add_interpolate_arguments(p) -> None:
-    from .cli import add_checkpoint_argument, add_device_argument, path   # path expands ~, $VARS
+    from .arguments import add_checkpoint_argument, add_device_argument, path   # path expands ~, $VARS
     add_checkpoint_argument(p)
     p.add_argument("--out", type=path, required=True, help="FILE.png: one path per row")
     p.add_argument("--steps", type=int, default=10, help="points per path (default 10)")
@@ -246,7 +246,7 @@ def _indices(text):
 
 
 def add_arithmetic_arguments(p) -> None:
-    from .cli import add_checkpoint_argument, add_device_argument, path
+    from .arguments import add_checkpoint_argument, add_device_argument, path
     add_checkpoint_argument(p)
     p.add_argument("--out", type=path, required=True, help="FILE.png")
     p.add_argument("--bank", type=int, default=64,

@@ -119,7 +119,7 @@ def evaluate_samples(samples: np.ndarray, dataset=None, device: str = "cpu") -> 
 def evaluate_checkpoint(path: str, n: int = 2000, seed: int = 0, device: str = "cpu") -> dict:
     """`tinygan eval`: sample n points/images from a checkpoint and score them."""
     from . import backend, data
-    from .train import build_from_checkpoint
+    from .checkpoint import build_from_checkpoint
     if n < 2:
         raise ValueError(f"--n must be >= 2, got {n}")
     variant, meta, _ = build_from_checkpoint(path, device=device)

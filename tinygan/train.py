@@ -28,6 +28,7 @@ import numpy as np
 
 from . import backend, checkpoint, data as datasets, viz
 from .autograd import Tensor
+from .checkpoint import build_from_checkpoint  # noqa: F401  (tinygan.train.build_from_checkpoint)
 from .gans import get as get_variant
 
 DEFAULT_STEPS = {"toy": 3000, "image": 2000}
@@ -98,21 +99,6 @@ def latest_grid(out: str) -> str | None:
     names = sorted(f for f in os.listdir(folder) if f.startswith("step_") and f.endswith(".png")) \
         if os.path.isdir(folder) else []
     return os.path.join(folder, names[-1]) if names else None
-
-
-def build_from_checkpoint(path: str, device: str = "cpu"):
-    """(variant, meta) rebuilt from a checkpoint file or run directory."""
-    state, meta = checkpoint.load(path)
-    if "variant" not in meta:
-        raise checkpoint.CheckpointError(f"{path} is not a tinygan training checkpoint")
-    try:
-        cls = get_variant(meta["variant"])
-        variant = cls(tuple(meta["data_shape"]), num_classes=meta.get("num_classes"),
-                      config=meta.get("config"), device=device)
-        variant.load_state_dict(state["variant"])
-    except (KeyError, ValueError) as e:
-        raise checkpoint.CheckpointError(f"{path} does not fit variant {meta['variant']}: {e}") from None
-    return variant, meta, state
 
 
 def train(variant: str = "dcgan", data: str | None = None, steps: int | None = None,

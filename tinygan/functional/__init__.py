@@ -14,4 +14,5 @@ from .loss import *            # binary_cross_entropy(_with_logits), cross_entro
 from .conv import *            # conv2d, conv_transpose2d, conv2d_grad_weight
 from .pooling import *         # avg_pool2d, max_pool2d, interpolate
 from .normalization import *   # batch_norm
-from .augment import *         # translate
+from .pairwise import *        # pairwise_l1 (minibatch discrimination's distances)
+from .augment import *         # translate (DiffAugment's shifts)

@@ -26,17 +26,12 @@ output_padding = (H + 2*PH - KH) % SH, which restores x's exact size (and is alw
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import kernels
 from ..autograd import Function, Tensor, _is_array
 from ..backend import get_array_module
+from ._args import pair as _pair
 
 __all__ = ["conv2d", "conv_transpose2d", "conv2d_grad_weight"]
-
-
-def _conv_out(size: int, k: int, s: int, p: int) -> int:
-    return (size + 2 * p - k) // s + 1
 
 
 def _restoring_output_padding(x_shape, kernel_size, stride, padding) -> tuple:
@@ -135,15 +130,6 @@ class Conv2dGradWeight(Function):
 # ---------------------------------------------------------------------------------------
 # Door checks: every bad argument becomes a ValueError/TypeError that names the op, the
 # argument and the shapes, before any kernel sees it.
-
-def _pair(v, op: str, name: str) -> tuple:
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return int(v), int(v)
-    if (isinstance(v, (tuple, list)) and len(v) == 2
-            and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in v)):
-        return int(v[0]), int(v[1])
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-
 
 def _tensor(v, op: str, name: str) -> Tensor:
     if isinstance(v, Tensor):
@@ -276,7 +262,7 @@ def conv2d_grad_weight(x, gy, kernel_size, stride=1, padding=0):
     _check_geometry(op, stride, padding)
     _check_kernel_fits(op, x, kernel_size, padding, f"kernel_size {kernel_size}")
     expected = (x.shape[0], gy.shape[1]) + tuple(
-        _conv_out(x.shape[2 + d], kernel_size[d], stride[d], padding[d]) for d in range(2))
+        kernels.reference.conv_output_size(x.shape[2 + d], kernel_size[d], stride[d], padding[d]) for d in range(2))
     if gy.shape != expected:
         raise ValueError(f"{op}: gy {gy.shape} does not match the output {expected} of conv2d over "
                          f"input {x.shape} with kernel_size {kernel_size}, stride {stride}, "

@@ -7,8 +7,9 @@ softplus(x) = log(1 + e^x),
     -[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))] = softplus(x) - t x,
 
 which is exact for every x (softplus never overflows), whereas log(sigmoid(x)) rounds
-sigmoid(x) to 0 for x < -17 in float32 and returns -inf.  Its derivative is sigmoid(x) - t:
-the GAN discriminator's gradient in its simplest form.
+sigmoid(x) to 0 for x < -17 in float32 and returns -inf.  For x > 0 it is evaluated as
+(1 - t) x + softplus(-x), the same number without the cancellation of softplus(x) - x.
+Its derivative is sigmoid(x) - t: the GAN discriminator's gradient in its simplest form.
 
 `reduction` is "mean" (default), "sum" or "none", as in torch.
 """
@@ -21,7 +22,7 @@ import numpy as np
 from ..autograd import Tensor, as_tensor
 from ..backend import get_array_module
 from .activation import _float_tensor, log_softmax, softplus
-from .arith import clip
+from .arith import clip, where
 from .shape import getitem, permute, reshape
 
 __all__ = ["binary_cross_entropy_with_logits", "binary_cross_entropy", "cross_entropy",
@@ -67,9 +68,14 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     opname = "binary_cross_entropy_with_logits"
     _check_reduction(reduction, opname)
     x, t = _pair(input, target, opname)
-    # threshold=inf: the exact softplus everywhere, no linear cut-off (its 2nd derivative is
-    # the smooth sigmoid'(x) at every x).
-    loss = softplus(x, threshold=float("inf")) - t * x
+    # softplus(x) - t x subtracts two numbers near x when x >> 0 and t = 1 (x = 30: 30.0000…
+    # minus 30 keeps 9.24e-14 of 9.36e-14 in float64, 0 in float32), and x + softplus(-x) - x
+    # does the same for x << 0, t = 0.  softplus(x) = x + softplus(-x) gives each sign of x a
+    # form with no such difference; both are exact and smooth (threshold=inf: no linear
+    # cut-off), so `where` picks a branch whose 1st and 2nd derivatives are the true ones.
+    inf = float("inf")
+    loss = where(x.data > 0, (1.0 - t) * x + softplus(-x, threshold=inf),
+                 softplus(x, threshold=inf) - t * x)
     if weight is not None:
         loss = loss * as_tensor(weight, x)
     return _reduce(loss, reduction)

@@ -1,39 +1,51 @@
 """Batch normalization (Ioffe & Szegedy, 2015) with PyTorch's semantics, for (N, C) and (N, C, H, W).
 
 Notation: channel axis 1 holds C channels; channel c's statistics are taken over the other
-axes, over M = N (or N*H*W) values; per-channel vectors broadcast as (1, C) or (1, C, 1, 1).
+axes, over M = N (or N*H*W) values; per-channel vectors broadcast as (1, C) or (1, C, 1, 1);
+sums and means below run over a channel's M values.
 
     mean = 1/M sum x          var = 1/M sum (x - mean)^2   (biased)
     inv_std = 1 / sqrt(var + eps)      xhat = (x - mean) * inv_std      y = w * xhat + b
 
-Backward in training mode (sums over the M values of a channel).  xhat_i depends on x_j
-directly and through mean and inv_std:  d xhat_i / d x_j = inv_std * (d_ij - 1/M - xhat_i xhat_j / M)
-(using d mean/d x_j = 1/M and d inv_std/d x_j = -inv_std^3 (x_j - mean)/M).  Chaining
-g = w * gy through it:
+Like the convolutions, training-mode batch norm is a family closed under differentiation,
+here of two ops.  xhat_i depends on every x_j, directly and through mean and inv_std:
+    d xhat_i / d x_j = inv_std * (d_ij - 1/M - xhat_i xhat_j / M),
+    d inv_std / d x_j = -inv_std^2 * xhat_j / M.
+So a gradient g reaching xhat reaches x as inv_std * P(g), where
+    P(g) = g - mean(g) - xhat * mean(g * xhat)
+removes g's components along 1 and along xhat (shifting or scaling a channel's batch does not
+change its xhat).  With that:
 
-    gb = sum(gy)      gw = sum(gy * xhat)      gx = (w * inv_std / M) * (M*gy - gb - xhat * gw)
+    batch_norm(x, w, b) = y                 kernels batch_norm_stats, batch_norm_apply
+    batch_norm_grad(x, w, gy) = (gx, gw, gb), the backward of batch_norm, kernel batch_norm_backward:
+        gx = w * inv_std * P(gy)      gw = sum(gy * xhat)      gb = sum(gy)
+    batch_norm_grad's backward, upstream (ggx, ggw, ggb), in differentiable Tensor ops:
+        ggy = w * inv_std * P(ggx) + ggw * xhat + ggb
+        gw' = inv_std * sum(ggx * P(gy))
+        gx' = inv_std * P(h) - w * inv_std^2 * mean(ggx * P(gy)) * xhat,
+              h = (ggw - w * inv_std * mean(ggx * xhat)) * gy - w * inv_std * mean(gy * xhat) * ggx
+(gx' is the chain rule above applied to <ggx, gx> + ggw gw + ggb gb: h is its derivative in
+xhat at fixed inv_std, the last term the path through inv_std: DeZero's backward multiplied
+by the forward's inv_std array and lost it, so its second derivatives were wrong.)  Those
+lines recompute xhat and inv_std from the input Tensor x, so they too depend on x as they
+should, and a third order is right as well.  The first-order gradient is the raw kernel
+whether or not the backward is being recorded; the family differentiates to any order.
 
 In evaluation mode mean and inv_std are constants (the running statistics): y is an affine map
-of x and gx = w * inv_std * gy.
-
-Double backward (WGAN-GP, R1 through a BN critic) needs d(gx)/dx, and gx depends on x through
-mean and inv_std as well as through xhat.  Taking inv_std from the forward as a constant array,
-as DeZero did, silently drops that term.  So when the backward is being recorded
-(create_graph=True) it is written in differentiable ops with mean and inv_std *recomputed from
-the input Tensor*; when it is not, the same formula runs as one raw kernel on the saved
-statistics (same numbers, nothing will differentiate them).
+of x, gx = w * inv_std * gy, gw = sum(gy * xhat), gb = sum(gy), written in Tensor ops.
 
 batch_norm_act(x, ..., negative_slope) is leaky_relu(batch_norm(x, ...), negative_slope) as
 one op (ReLU: slope 0), the pair every hidden layer of a DCGAN ends with: one pass forward,
-two backward, and the normalised x is never stored.  Its backward is the activation's masked
-scale (piecewise constant, read from the sign of y) followed by the batch-norm backward above,
-so it differentiates again exactly as the two ops do.  nn.Sequential runs a BatchNorm followed
-by ReLU / LeakyReLU through it.
+two backward, and the normalised x is never stored (`nn.BatchNormAct2d` is its layer).  Its
+gradient is batch_norm_grad(x, w, D gy), D the activation's masked scale read from the sign
+of y (piecewise constant, so D has no derivative of its own): one kernel,
+batch_norm_act_backward, and a backward that is batch_norm_grad's with gy -> D gy and its
+ggy -> D ggy.
 """
 from __future__ import annotations
 
 from .. import kernels
-from ..autograd import Function, Tensor, as_tensor, is_grad_enabled
+from ..autograd import Function, Tensor, as_tensor
 from ..backend import get_array_module
 from .activation import LeakyReLUGrad
 
@@ -45,6 +57,15 @@ def _channel_axes(x_shape):
     vector against it: (1, C) or (1, C, 1, 1)."""
     ndim = len(x_shape)
     return (0,) + tuple(range(2, ndim)), (1, x_shape[1]) + (1,) * (ndim - 2)
+
+
+def _standardize(x: Tensor, eps: float):
+    """(xhat, inv_std) of the batch, recomputed from the Tensor x: functions of x, so they
+    differentiate (the forward's arrays would be constants)."""
+    axes, _ = _channel_axes(x.shape)
+    xc = x - x.mean(axes, keepdim=True)
+    inv_std = ((xc * xc).mean(axes, keepdim=True) + eps) ** -0.5
+    return xc * inv_std, inv_std
 
 
 class BatchNorm(Function):
@@ -68,39 +89,63 @@ class BatchNorm(Function):
         self.statistics(x)
         return kernels.get("batch_norm_apply", get_array_module(x))(x, self.mean, self.inv_std, w, b)
 
-    def standardize(self, x: Tensor):
-        """(xhat, inv_std) as Tensors; in training mode functions of x, so differentiable."""
-        axes, shape = _channel_axes(x.shape)
-        if not self.training:
-            inv_std = Tensor(self.inv_std.reshape(shape))
-            return (x - self.mean.reshape(shape)) * inv_std, inv_std
-        xc = x - x.mean(axes, keepdim=True)
-        inv_std = ((xc * xc).mean(axes, keepdim=True) + self.eps) ** -0.5
-        return xc * inv_std, inv_std
-
     def backward(self, gy):
         x, w, _ = self.inputs
-        need_x, need_w, need_b = self.needs_input_grad
-        if self.training and not is_grad_enabled():
-            # Plain backward: one fused kernel on the saved statistics.
-            kernel = kernels.get("batch_norm_backward", get_array_module(x.data))
-            gx, gw, gb = kernel(x.data, gy.data, self.mean, self.inv_std, w.data)
-            return (Tensor(gx) if need_x else None, Tensor(gw) if need_w else None,
-                    Tensor(gb) if need_b else None)
+        if self.training:
+            grads = BatchNormGrad(self.eps, self.mean, self.inv_std)(x, w, gy)
+        else:
+            grads = _affine_backward(x, w, gy, self.mean, self.inv_std, self.needs_input_grad)
+        return tuple(g if need else None for g, need in zip(grads, self.needs_input_grad))
 
-        axes, shape = _channel_axes(x.shape)
-        xhat, inv_std = self.standardize(x)
-        gb = gy.sum(axes)
-        gw = (gy * xhat).sum(axes)
-        gx = None
-        if need_x:
-            scale = w.reshape(shape) * inv_std
-            if self.training:
-                M = x.numel() // x.shape[1]
-                gx = (scale / M) * (gy * M - gb.reshape(shape) - xhat * gw.reshape(shape))
-            else:
-                gx = gy * scale
-        return gx, gw if need_w else None, gb if need_b else None
+
+class BatchNormGrad(Function):
+    """(gx, gw, gb) = batch_norm_grad(x, w, gy): the training-mode gradient of batch_norm as an
+    op of (x, w, gy).  mean and inv_std are the forward's, for the kernel only."""
+
+    def __init__(self, eps: float, mean, inv_std):
+        self.eps, self.mean, self.inv_std = eps, mean, inv_std
+
+    def forward(self, x, w, gy):
+        return kernels.get("batch_norm_backward", get_array_module(x))(
+            x, gy, self.mean, self.inv_std, w)
+
+    def backward(self, ggx, ggw, ggb):
+        x, w, gy = self.inputs
+        return _grad_of_grad(x, w, gy, ggx, ggw, ggb, self.eps, self.needs_input_grad)
+
+
+def _grad_of_grad(x, w, gy, ggx, ggw, ggb, eps, need):
+    """(gx', gw', ggy): the backward of batch_norm_grad, the formulas of the module docstring."""
+    axes, shape = _channel_axes(x.shape)
+    xhat, inv_std = _standardize(x, eps)
+
+    def mean(t):
+        return t.mean(axes, keepdim=True)
+
+    def P(g):
+        return g - mean(g) - xhat * mean(g * xhat)
+
+    ws = w.reshape(shape) * inv_std
+    gx = gw = ggy = None
+    if need[0] or need[1]:
+        Pgy = P(gy)
+    if need[0]:
+        h = (ggw.reshape(shape) - ws * mean(ggx * xhat)) * gy - ws * mean(gy * xhat) * ggx
+        gx = inv_std * P(h) - ws * inv_std * mean(ggx * Pgy) * xhat
+    if need[1]:
+        gw = (inv_std * (ggx * Pgy).sum(axes, keepdim=True)).reshape(w.shape)
+    if need[2]:
+        ggy = ws * P(ggx) + ggw.reshape(shape) * xhat + ggb.reshape(shape)
+    return gx, gw, ggy
+
+
+def _affine_backward(x, w, gy, mean, inv_std, need):
+    """Evaluation mode: y = w * (x - mean) * inv_std + b with constant mean and inv_std."""
+    axes, shape = _channel_axes(x.shape)
+    inv_std = Tensor(inv_std.reshape(shape))
+    gx = gy * (w.reshape(shape) * inv_std) if need[0] else None
+    gw = (gy * ((x - mean.reshape(shape)) * inv_std)).sum(axes) if need[1] else None
+    return gx, gw, gy.sum(axes) if need[2] else None
 
 
 class BatchNormAct(BatchNorm):
@@ -118,14 +163,33 @@ class BatchNormAct(BatchNorm):
     def backward(self, gy):
         x, w, _ = self.inputs
         y = self.output().data            # its sign is the activation's mask
-        if self.training and not is_grad_enabled():
-            kernel = kernels.get("batch_norm_act_backward", get_array_module(x.data))
-            gx, gw, gb = kernel(x.data, y, gy.data, self.mean, self.inv_std, w.data, self.slope)
-            need_x, need_w, need_b = self.needs_input_grad
-            return (Tensor(gx) if need_x else None, Tensor(gw) if need_w else None,
-                    Tensor(gb) if need_b else None)
-        # Recorded (or evaluation mode): the two ops' backward, one after the other.
-        return super().backward(LeakyReLUGrad(y, self.slope)(gy))
+        if self.training:
+            grads = BatchNormActGrad(self.eps, self.mean, self.inv_std, y, self.slope)(x, w, gy)
+        else:
+            grads = _affine_backward(x, w, LeakyReLUGrad(y, self.slope)(gy), self.mean,
+                                     self.inv_std, self.needs_input_grad)
+        return tuple(g if need else None for g, need in zip(grads, self.needs_input_grad))
+
+
+class BatchNormActGrad(BatchNormGrad):
+    """batch_norm_grad(x, w, D gy), D = the activation's masked scale (from the sign of y)."""
+
+    def __init__(self, eps: float, mean, inv_std, y, slope: float):
+        super().__init__(eps, mean, inv_std)
+        self.y, self.slope = y, slope
+
+    def forward(self, x, w, gy):
+        return kernels.get("batch_norm_act_backward", get_array_module(x))(
+            x, self.y, gy, self.mean, self.inv_std, w, self.slope)
+
+    def backward(self, ggx, ggw, ggb):
+        x, w, gy = self.inputs
+
+        def D(g):              # linear, with a constant mask: its own adjoint (a new op per use)
+            return LeakyReLUGrad(self.y, self.slope)(g)
+
+        gx, gw, ggy = _grad_of_grad(x, w, D(gy), ggx, ggw, ggb, self.eps, self.needs_input_grad)
+        return gx, gw, None if ggy is None else D(ggy)
 
 
 def _stat_array(v, name: str, x: Tensor, op: str):

@@ -19,6 +19,7 @@ import numpy as np
 from .. import kernels
 from ..autograd import Function, Tensor, _is_array
 from ..backend import get_array_module
+from ._args import pair as _pair
 from .shape import getitem
 
 __all__ = ["avg_pool2d", "max_pool2d", "interpolate"]
@@ -140,15 +141,6 @@ class UpsampleNearest(Function):
 
 # ---------------------------------------------------------------------------------------
 # Door checks and the public functions.
-
-def _pair(v, op: str, name: str) -> tuple:
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return int(v), int(v)
-    if (isinstance(v, (tuple, list)) and len(v) == 2
-            and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in v)):
-        return int(v[0]), int(v[1])
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-
 
 def _input(x, op: str) -> Tensor:
     if _is_array(x):

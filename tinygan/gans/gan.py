@@ -29,11 +29,32 @@ class GAN(Variant):
         self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
 
     def train_step(self, x, y=None):
-        n = x.shape[0]
+        n, logs = x.shape[0], {}
         # 1. Discriminator: real vs. fake (G's output detached: this step moves D only).
         fake = self.G(self.sample_z(n)).detach()
         loss_D = losses.d_loss_gan(self.D(x), self.D(fake), self.config["label_smoothing"])
-        logs = self.update("D", loss_D)
+        loss_D = self.with_history("D", loss_D, logs)
+        self.opt_D.zero_grad()                              # drop the last step's gradients
+        loss_D.backward(inputs=list(self.D.parameters()))   # d loss_D / d D's weights
+        self.opt_D.step()                                   # one Adam step of D
         # 2. Generator: fool the updated D (or match its mean features on real data).
         loss_G = self.generator_loss((x,), (self.G(self.sample_z(n)),), losses.g_loss_nonsaturating)
-        return {**logs, **self.update("G", loss_G)}
+        loss_G = self.with_history("G", loss_G, logs)
+        self.opt_G.zero_grad()
+        # Through D to the fakes and into G; D's own weight gradients are never computed
+        # (inputs=: only G's weights), so this step cannot move D.
+        loss_G.backward(inputs=list(self.G.parameters()))
+        self.opt_G.step()
+        return logs
+
+    def with_history(self, player: str, loss, logs: dict):
+        """Logs the player's loss; with `historical_avg` λ > 0 (tricks.py) returns it plus
+        λ‖θ − θ̄‖², the pull towards the running mean θ̄ of the player's past weights."""
+        logs[f"loss_{player}"] = loss.data
+        hist = getattr(self, f"hist_{player}", None)
+        if hist is None:
+            return loss
+        hist.update()
+        penalty = float(self.config["historical_avg"]) * hist.penalty()
+        logs[f"hist_{player}"] = penalty.data
+        return loss + penalty

@@ -36,7 +36,7 @@ from ..autograd import Tensor
 from ..tensor_factories import rand, randn
 from . import losses
 from .base import Variant
-from .nets import dcgan_init_
+from .nets import dcgan_init_, sequential_keeping_keys
 from .registry import register
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -56,11 +56,12 @@ class InfoGenerator(nn.Module):
     def __init__(self, latent_dim: int, channels: int, size: tuple, ngf: int = 64, fc: int = 1024):
         super().__init__()
         self.h, self.w, self.c0 = size[0] // 4, size[1] // 4, 2 * ngf
-        self.fc = nn.Sequential(nn.Linear(latent_dim, fc), nn.BatchNorm1d(fc), nn.ReLU(),
-                                nn.Linear(fc, self.c0 * self.h * self.w),
-                                nn.BatchNorm1d(self.c0 * self.h * self.w), nn.ReLU())
-        self.conv = nn.Sequential(nn.ConvTranspose2d(self.c0, ngf, 4, 2, 1), nn.BatchNorm2d(ngf),
-                                  nn.ReLU(), nn.ConvTranspose2d(ngf, channels, 4, 2, 1), nn.Tanh())
+        self.fc = sequential_keeping_keys(nn.Linear(latent_dim, fc), nn.BatchNormAct1d(fc),
+                                          nn.Linear(fc, self.c0 * self.h * self.w),
+                                          nn.BatchNormAct1d(self.c0 * self.h * self.w))
+        self.conv = sequential_keeping_keys(nn.ConvTranspose2d(self.c0, ngf, 4, 2, 1),
+                                            nn.BatchNormAct2d(ngf),
+                                            nn.ConvTranspose2d(ngf, channels, 4, 2, 1), nn.Tanh())
 
     def forward(self, latent):
         return self.conv(self.fc(latent).reshape(latent.shape[0], self.c0, self.h, self.w))
@@ -72,10 +73,10 @@ class InfoDiscriminator(nn.Module):
     def __init__(self, channels: int, size: tuple, ndf: int = 64, fc: int = 1024):
         super().__init__()
         flat = 2 * ndf * (size[0] // 4) * (size[1] // 4)
-        self.body = nn.Sequential(nn.Conv2d(channels, ndf, 4, 2, 1), nn.LeakyReLU(0.1),
-                                  nn.Conv2d(ndf, 2 * ndf, 4, 2, 1), nn.BatchNorm2d(2 * ndf),
-                                  nn.LeakyReLU(0.1), nn.Flatten(),
-                                  nn.Linear(flat, fc), nn.BatchNorm1d(fc), nn.LeakyReLU(0.1))
+        self.body = sequential_keeping_keys(
+            nn.Conv2d(channels, ndf, 4, 2, 1), nn.LeakyReLU(0.1),
+            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1), nn.BatchNormAct2d(2 * ndf, "leaky_relu", 0.1),
+            nn.Flatten(), nn.Linear(flat, fc), nn.BatchNormAct1d(fc, "leaky_relu", 0.1))
         self.head = nn.Linear(fc, 1)
 
     def features(self, x):
@@ -92,8 +93,9 @@ class QHead(nn.Module):
         super().__init__()
         self.n_cat, self.n_cont, self.learn_std = n_cat, n_cont, learn_std
         out = n_cat + n_cont * (2 if learn_std else 1)
-        self.net = nn.Sequential(nn.Linear(fc, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.1),
-                                 nn.Linear(hidden, out))
+        self.net = sequential_keeping_keys(nn.Linear(fc, hidden),
+                                           nn.BatchNormAct1d(hidden, "leaky_relu", 0.1),
+                                           nn.Linear(hidden, out))
 
     def forward(self, h):
         q, k, m = self.net(h), self.n_cat, self.n_cont
@@ -203,15 +205,14 @@ class InfoGAN(Variant):
 
     def code_class_agreement(self, n_per_code: int = 200, seed: int = 0) -> dict:
         """How well c1 picks the digit: G(z, c1 = k, c2.. ~ U(-1, 1)) for each k, classified
-        by the MNIST classifier of the metrics.  `confusion[k][d]` counts class-d images drawn
+        by the MNIST classifier of the metrics (`tinygan.classifier`).  `confusion[k][d]` counts class-d images drawn
         with c1 = k; `accuracy` is the share on the best one-to-one pairing of codes with
         digits (Hungarian matching; the paper's "c1 as a classifier" error is 1 − this, measured
         through Q on real digits instead); `digits_matched` lists the digit paired with each
         code.  For 10 codes on MNIST, 1.0 means every code draws one digit, each a different one."""
         from scipy.optimize import linear_sum_assignment
 
-        from ..classifier import classify
-        from ..metrics import real_digit_features
+        from ..classifier import classify, load_classifier
         c = self.config
         if self.data_shape != (1, 28, 28):
             raise ValueError(f"infogan.code_class_agreement needs 28×28 digits, not {self.data_shape}")
@@ -223,7 +224,7 @@ class InfoGAN(Variant):
         cat = np.repeat(np.arange(k), n_per_code)
         cont = rng.uniform(-1, 1, (k * n_per_code, c["n_cont"]))
         images = self.sample(k * n_per_code, z=self.latent(noise, cat, cont))
-        probs, _ = classify(real_digit_features(self.device)[0], images)
+        probs, _ = classify(load_classifier(device=self.device), images)
         confusion = np.zeros((k, 10), dtype=int)
         np.add.at(confusion, (cat, probs.argmax(1)), 1)
         codes, digits = linear_sum_assignment(-confusion)

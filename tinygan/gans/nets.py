@@ -23,6 +23,18 @@ def flat_size(shape) -> int:
     return int(np.prod(shape))
 
 
+def sequential_keeping_keys(*layers) -> nn.Sequential:
+    """nn.Sequential(*layers), numbered as if each BatchNormAct were its two layers (batch
+    norm, then the activation): "0" conv, "1" BatchNormAct, "3" conv...  Those are the
+    state_dict keys of these nets when they held BatchNorm and ReLU separately, and of
+    torch's DCGAN, so such checkpoints load by key."""
+    named, i = {}, 0
+    for m in layers:
+        named[str(i)] = m
+        i += 2 if isinstance(m, (nn.BatchNormAct1d, nn.BatchNormAct2d)) else 1
+    return nn.Sequential(named)
+
+
 class MLPGenerator(nn.Module):
     def __init__(self, z_dim: int, out_shape: tuple, hidden=(256, 512, 1024), batch_norm=True,
                  bn_momentum=0.2, slope=0.2, out_tanh=True, in_dim: int | None = None):
@@ -32,13 +44,15 @@ class MLPGenerator(nn.Module):
         for h in hidden:
             layers.append(nn.Linear(d, h))
             if batch_norm:
-                layers.append(nn.BatchNorm1d(h, momentum=bn_momentum))
-            layers.append(nn.LeakyReLU(slope) if slope else nn.ReLU())
+                layers.append(nn.BatchNormAct1d(h, "leaky_relu" if slope else "relu", slope,
+                                                momentum=bn_momentum))
+            else:
+                layers.append(nn.LeakyReLU(slope) if slope else nn.ReLU())
             d = h
         layers.append(nn.Linear(d, flat_size(out_shape)))
         if out_tanh:
             layers.append(nn.Tanh())
-        self.main = nn.Sequential(*layers)
+        self.main = sequential_keeping_keys(*layers)
 
     def forward(self, z):
         return self.main(z).reshape(z.shape[0], *self.out_shape)
@@ -80,12 +94,12 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         n = _n_strided(size)
         c = ngf * 2 ** (n - 1)
-        layers = [nn.ConvTranspose2d(in_dim or z_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+        layers = [nn.ConvTranspose2d(in_dim or z_dim, c, 4, 1, 0, bias=False), nn.BatchNormAct2d(c)]
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU()]
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNormAct2d(c // 2)]
             c //= 2
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
+        self.main = sequential_keeping_keys(*layers)
 
     def forward(self, z):
         return self.main(z.reshape(z.shape[0], -1, 1, 1))
@@ -102,11 +116,10 @@ class DCGANDiscriminator(nn.Module):
         layers = [nn.Conv2d(in_channels or channels, c, 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
         for _ in range(n - 1):
             layers.append(nn.Conv2d(c, c * 2, 4, 2, 1, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(c * 2))
-            layers.append(nn.LeakyReLU(0.2))
+            layers.append(nn.BatchNormAct2d(c * 2, "leaky_relu", 0.2) if batch_norm
+                          else nn.LeakyReLU(0.2))
             c *= 2
-        self.body = nn.Sequential(*layers)
+        self.body = sequential_keeping_keys(*layers)
         self.head = nn.Conv2d(c, out_dim, 4, 1, 0, bias=False)
         self.out_dim = out_dim
 

@@ -25,9 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from .. import kernels
 from .. import nn
-from ..autograd import Function, Tensor
+from ..autograd import Tensor
 from ..backend import get_array_module
 
 # The config options every trick-aware variant accepts (merged into its `defaults`).
@@ -50,46 +49,11 @@ def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tenso
 
 
 # -- minibatch discrimination -------------------------------------------------------------------
-class PairwiseL1(Function):
-    """l1[i, j, b] = Σ_c |M[i, b, c] − M[j, b, c]| for M (N, B, C): every pair of the batch.
-
-    With S[i, j, b, c] = sign(M_i − M_j) (piecewise constant: no derivative of its own, and
-    S[j, i] = −S[i, j]), the gradient is  gM[k] = Σ_j (g[k, j] + g[j, k]) S[k, j],  one
-    linear map of g (PairwiseL1Grad).  The kernels (`pairwise_l1*` in kernels/) recompute S
-    from M rather than store it; as one op this replaced subtract-abs-sum through autograd,
-    whose broadcast reductions made a toy `gan` step with minibatch discrimination 10× slower.
-    """
-
-    def forward(self, M):
-        self.M = M
-        return kernels.get("pairwise_l1", get_array_module(M))(M)
-
-    def backward(self, g):
-        return PairwiseL1Grad(self.M)(g)
-
-
-class PairwiseL1Grad(Function):
-    """gM[k, b, c] = Σ_j (g[k, j, b] + g[j, k, b]) S[k, j, b, c] — linear in g, with M (hence
-    S) held constant.  Its adjoint, g'[k, j, b] = Σ_c S[k, j, b, c] (u[k, b, c] − u[j, b, c])
-    for upstream u, is the backward; and that map's adjoint is this one again, so the pair
-    differentiates forever."""
-
-    def __init__(self, M, adjoint: bool = False):
-        self.M, self.adjoint = M, adjoint
-
-    def forward(self, a):
-        name = "pairwise_l1_grad_adjoint" if self.adjoint else "pairwise_l1_grad"
-        return kernels.get(name, get_array_module(a))(self.M, a)
-
-    def backward(self, gy):
-        return PairwiseL1Grad(self.M, not self.adjoint)(gy)
-
-
 def minibatch_features(f: Tensor, T: Tensor) -> Tensor:
     """[f, o(f)] for features f (N, A) and the learned tensor T (A, B, C) — see below."""
     N, (A, B, C) = f.shape[0], T.shape
     M = (f @ T.reshape(A, B * C)).reshape(N, B, C)
-    l1 = PairwiseL1()(M)                                                        # (N, N, B)
+    l1 = F.pairwise_l1(M)                                                       # (N, N, B)
     o = (-l1).exp().sum(dim=1)                                                  # (N, B)
     return F.cat([f, o], dim=1)
 
@@ -212,9 +176,11 @@ class VirtualBatchNorm(nn.Module):
     The statistics are Tensor expressions of x, so gradients (of any order) flow through them.
     """
 
-    def __init__(self, num_features: int, n_ref: int, eps: float = 1e-5):
+    def __init__(self, num_features: int, n_ref: int, eps: float = 1e-5,
+                 negative_slope: float | None = None):
         super().__init__()
         self.num_features, self.n_ref, self.eps = int(num_features), int(n_ref), eps
+        self.negative_slope = negative_slope     # a (leaky) ReLU after, replacing a BatchNormAct
         self.weight = nn.Parameter(np.ones(num_features, np.float32))
         self.bias = nn.Parameter(np.zeros(num_features, np.float32))
 
@@ -222,10 +188,12 @@ class VirtualBatchNorm(nn.Module):
         if x.ndim not in (2, 4) or x.shape[1] != self.num_features or x.shape[0] <= self.n_ref:
             raise ValueError(f"VirtualBatchNorm: input {x.shape} should be (n_ref + N, "
                              f"{self.num_features}[, H, W]) with n_ref={self.n_ref} and N >= 1")
-        return virtual_batch_norm(x, self.n_ref, self.weight, self.bias, self.eps)
+        y = virtual_batch_norm(x, self.n_ref, self.weight, self.bias, self.eps)
+        return y if self.negative_slope is None else F.leaky_relu(y, self.negative_slope)
 
     def extra_repr(self):
-        return f"{self.num_features}, n_ref={self.n_ref}, eps={self.eps}"
+        act = "" if self.negative_slope is None else f", negative_slope={self.negative_slope}"
+        return f"{self.num_features}, n_ref={self.n_ref}, eps={self.eps}{act}"
 
 
 class ReferenceBatchNet(nn.Module):
@@ -245,14 +213,17 @@ class ReferenceBatchNet(nn.Module):
 
 
 def use_virtual_batch_norm(G: nn.Module, ref_input) -> ReferenceBatchNet:
-    """Swap every BatchNorm1d/2d in G for a VirtualBatchNorm (same affine weights) and feed the
-    fixed reference input `ref_input` (n_ref, ...) along with every batch."""
+    """Swap every BatchNorm1d/2d in G for a VirtualBatchNorm (same affine weights; a
+    BatchNormAct's activation kept) and feed the fixed reference input `ref_input` (n_ref, ...)
+    along with every batch."""
     n_ref = int(ref_input.shape[0])
     swapped = 0
     for m in list(G.modules()):
         for name, child in list(m._modules.items()):
             if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                vbn = VirtualBatchNorm(child.num_features, n_ref, child.eps)
+                fused = isinstance(child, (nn.BatchNormAct1d, nn.BatchNormAct2d))
+                vbn = VirtualBatchNorm(child.num_features, n_ref, child.eps,
+                                       child.negative_slope if fused else None)
                 if child.weight is not None:
                     vbn.weight.data = child.weight.data.copy()
                     vbn.bias.data = child.bias.data.copy()

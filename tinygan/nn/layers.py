@@ -7,6 +7,7 @@ Names, argument order, parameter shapes and default initialisation follow PyTorc
     Conv2d          weight (OC, C, KH, KW)         bias (OC,)
     ConvTranspose2d weight (C_in, C_out, KH, KW)   bias (C_out,)
     BatchNorm       weight, bias (C,)   buffers running_mean, running_var (C,), num_batches_tracked ()
+    BatchNormAct    the same as BatchNorm (it is one, with its activation applied in the same op)
     Embedding       weight (num_embeddings, embedding_dim)
 
 Default init (torch's `reset_parameters`): weights kaiming_uniform with a = sqrt(5), i.e.
@@ -22,21 +23,13 @@ import numpy as np
 from .. import backend
 from .. import functional as F
 from ..autograd import Tensor
+from ..functional._args import pair as _pair
 from . import init
 from .module import Module, Parameter
 
 __all__ = ["Sequential", "ModuleList", "Identity", "Linear", "Conv2d", "ConvTranspose2d",
-           "BatchNorm1d", "BatchNorm2d", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Flatten",
-           "Unflatten", "Upsample", "Embedding", "Dropout"]
-
-
-def _pair(v, name: str) -> tuple[int, int]:
-    """An int or a pair of ints as a pair (kernel_size, stride, padding, output_padding)."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return int(v), int(v)
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(a, (int, np.integer)) for a in v):
-        return int(v[0]), int(v[1])
-    raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
+           "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU",
+           "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding", "Dropout"]
 
 
 def _empty_parameter(shape, device, dtype) -> Parameter:
@@ -57,9 +50,8 @@ def _uniform_bias_(bias: Parameter | None, weight: Parameter) -> None:
 class Sequential(Module):
     """Modules applied one after the other; `Sequential(a, b)` names them "0", "1".
 
-    A BatchNorm1d/2d directly followed by a ReLU or a LeakyReLU (slope in [0, 1]) runs as
-    the one op `F.batch_norm_act`: same numbers, one pass instead of two, and the
-    normalised activations are never stored.  The modules and their state are unchanged.
+    It runs exactly the modules it holds.  Batch norm and its activation as one op is a
+    module of its own, `BatchNormAct2d` / `BatchNormAct1d`, which a net names.
     """
 
     def __init__(self, *modules):
@@ -72,16 +64,8 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x):
-        modules = list(self._modules.values())
-        i = 0
-        while i < len(modules):
-            slope = _fusable(modules[i], modules[i + 1]) if i + 1 < len(modules) else None
-            if slope is None:
-                x = modules[i](x)
-                i += 1
-            else:
-                x = modules[i].forward(x, negative_slope=slope)
-                i += 2
+        for m in self._modules.values():
+            x = m(x)
         return x
 
     def __getitem__(self, index):
@@ -99,7 +83,10 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), module)
+        # After the largest number in use, not at len(self): a net numbered with gaps (see
+        # gans.nets.sequential_keeping_keys) must not have a layer replaced.
+        numbers = [int(k) for k in self._modules if k.isdigit()]
+        self.add_module(str(max(numbers, default=-1) + 1), module)
         return self
 
 
@@ -165,10 +152,11 @@ class _ConvNd(Module):
                  bias, device, dtype):
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        self.output_padding = _pair(output_padding, "output_padding")
+        name = type(self).__name__
+        self.kernel_size = _pair(kernel_size, name, "kernel_size")
+        self.stride = _pair(stride, name, "stride")
+        self.padding = _pair(padding, name, "padding")
+        self.output_padding = _pair(output_padding, name, "output_padding")
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(f"{type(self).__name__}: kernel_size {self.kernel_size} and stride "
                              f"{self.stride} must be >= 1 and padding {self.padding} >= 0")
@@ -294,8 +282,11 @@ class _BatchNorm(Module):
             init.ones_(self.weight)
             init.zeros_(self.bias)
 
-    def forward(self, x, negative_slope: float | None = None):
-        """With `negative_slope` (Sequential's fusion): leaky_relu of the result, as one op."""
+    def forward(self, x):
+        return self._batch_norm(x, None)
+
+    def _batch_norm(self, x, negative_slope: float | None):
+        """F.batch_norm with this layer's state; with `negative_slope`, F.batch_norm_act."""
         name = type(self).__name__
         if x.ndim not in self._ranks:
             ranks = " or ".join(f"{r}-D" for r in self._ranks)
@@ -327,17 +318,6 @@ class _BatchNorm(Module):
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 
 
-def _fusable(norm, act) -> float | None:
-    """The slope with which Sequential may run `norm` then `act` as F.batch_norm_act, else None."""
-    if type(norm) not in (BatchNorm1d, BatchNorm2d):
-        return None
-    if type(act) is ReLU:
-        return 0.0
-    if type(act) is LeakyReLU and 0.0 <= act.negative_slope <= 1.0:
-        return float(act.negative_slope)
-    return None
-
-
 class BatchNorm1d(_BatchNorm):
     """Batch norm over (N, C) or (N, C, L) input."""
     _ranks = (2, 3)
@@ -346,6 +326,43 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch norm over (N, C, H, W) input, statistics over N, H, W."""
     _ranks = (4,)
+
+
+class _BatchNormAct:
+    """Batch norm, then ReLU or LeakyReLU, as the one op `F.batch_norm_act`: the same numbers
+    as the two layers, one pass forward and one backward instead of two each, and the
+    normalised activations are never stored.  It is a BatchNorm1d/2d (code that finds batch
+    norms by type, for init or freezing, finds it) with the same state_dict keys."""
+
+    def __init__(self, num_features: int, activation: str = "relu", negative_slope: float = 0.01,
+                 eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None):
+        name = type(self).__name__
+        if activation not in ("relu", "leaky_relu"):
+            raise ValueError(f"{name}: activation must be 'relu' or 'leaky_relu', got {activation!r}")
+        slope = 0.0 if activation == "relu" else negative_slope
+        if isinstance(slope, bool) or not isinstance(slope, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= slope <= 1.0:
+            raise ValueError(f"{name}: negative_slope must be a number in [0, 1], got {slope!r}")
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        self.activation, self.negative_slope = activation, float(slope)
+
+    def forward(self, x):
+        return self._batch_norm(x, self.negative_slope)
+
+    def extra_repr(self):
+        act = f"activation={self.activation!r}"
+        if self.activation == "leaky_relu":
+            act += f", negative_slope={self.negative_slope}"
+        return f"{self.num_features}, {act}, " + super().extra_repr().split(", ", 1)[1]
+
+
+class BatchNormAct1d(_BatchNormAct, BatchNorm1d):
+    """BatchNorm1d then ReLU / LeakyReLU(negative_slope), as one op."""
+
+
+class BatchNormAct2d(_BatchNormAct, BatchNorm2d):
+    """BatchNorm2d then ReLU / LeakyReLU(negative_slope), as one op."""
 
 
 # ---------------------------------------------------------------------------------------

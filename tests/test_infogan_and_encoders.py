@@ -8,7 +8,6 @@ import tinygan
 from tinygan.autograd import Tensor
 from tinygan.gans import create
 from tinygan.gans.aae import MIXTURE_K, MIXTURE_STD, mixture_centers, sample_mixture
-from tinygan.gans.compare import heldout_split, sharpness
 from tinygan.gans.encoders import (decode_mean, kl_to_standard_normal, reconstruction_loss,
                                    reconstruction_quality)
 from tinygan.gans.infogan import gaussian_nll
@@ -106,22 +105,6 @@ def test_aae_prior_choice_and_mixture_needs_2d():
     z = m.fixed_noise(20).data
     d = np.linalg.norm(z - mixture_centers()[np.arange(20) % 10], axis=1)
     assert d.max() < 4 * MIXTURE_STD
-
-
-def test_sharpness_ranks_a_blurred_digit_lower():
-    x = -np.ones((1, 1, 8, 8))
-    x[..., 2:6, 3:5] = 1.0
-    blurred = x.copy()
-    blurred[..., 1:7, 1:7] = (x[..., :6, 1:7] + x[..., 1:7, 1:7] + x[..., 2:8, 1:7]) / 3
-    s, b = sharpness(x), sharpness(blurred)
-    assert s["binary"] == 1.0 and b["binary"] < 1.0
-    assert s["edge"] > b["edge"]
-
-
-def test_heldout_split_holds_out_50_per_class():
-    from tinygan.data import load
-    (xtr, ytr), (xte, yte) = heldout_split(load("mnist-subset"))
-    assert len(xte) == 500 and np.all(np.bincount(yte) == 50) and len(xtr) == 4500
 
 
 # -- shapes, a step that learns, checkpoints ---------------------------------------------------------
