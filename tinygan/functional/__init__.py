@@ -15,3 +15,4 @@ from .conv import *            # conv2d, conv_transpose2d, conv2d_grad_weight
 from .pooling import *         # avg_pool2d, max_pool2d, interpolate
 from .normalization import *   # batch_norm
 from .pairwise import *        # pairwise_l1 (minibatch discrimination's distances)
+from .augment import *         # translate (DiffAugment's shifts)

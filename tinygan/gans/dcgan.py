@@ -6,10 +6,13 @@ samples are cropped back, so the nets are the 4-layer ones of the benchmark.
 
 Accepts the tricks of Salimans et al. 2016 as options (see tricks.py): feature_matching,
 minibatch_disc, historical_avg, virtual_bn, label_smoothing (real target; 0.9 = one-sided).
+And DiffAugment (augment.py) for small data sets: `diffaugment=color,translation,cutout` puts
+the same random, differentiable transforms on the reals and the fakes that D sees.
 """
 from __future__ import annotations
 
 from . import losses, tricks
+from .augment import POLICIES, diff_augment
 from .base import Variant
 from .registry import register
 
@@ -22,8 +25,9 @@ class DCGAN(Variant):
     data_kinds = ("image",)
     # `tinygan train dcgan` (the README's main job): recognisable digits in minutes on 2 cores.
     default_steps = {"image": 600}
-    defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999, **tricks.OPTIONS)
-    limits = tricks.LIMITS
+    defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999,
+                    diffaugment="none", **tricks.OPTIONS)
+    limits = dict(tricks.LIMITS, diffaugment=POLICIES)
 
     def build(self):
         self.G, self.D = self.apply_tricks(*self.make_nets("dcgan"))
@@ -31,10 +35,12 @@ class DCGAN(Variant):
 
     def train_step(self, x, y=None):
         n, x = x.shape[0], self.to_net(x)
+        T = lambda images: diff_augment(images, self.config["diffaugment"])   # noqa: E731
         # 1. D: real → 1, fake → 0 (fake detached: this step moves D only).
         fake = self.G(self.sample_z(n)).detach()
-        loss_D = losses.d_loss_gan(self.D(x), self.D(fake), self.config["label_smoothing"])
+        loss_D = losses.d_loss_gan(self.D(T(x)), self.D(T(fake)), self.config["label_smoothing"])
         logs = self.update("D", loss_D)
         # 2. G: make the updated D call fresh fakes real (or match its mean real features).
-        loss_G = self.generator_loss((x,), (self.G(self.sample_z(n)),), losses.g_loss_nonsaturating)
+        loss_G = self.generator_loss((T(x),), (T(self.G(self.sample_z(n))),),
+                                     losses.g_loss_nonsaturating)
         return {**logs, **self.update("G", loss_G)}
