@@ -39,9 +39,19 @@ class ConditionalGenerator(nn.Module):
 
 
 class ConditionalDiscriminator(nn.Module):
-    def __init__(self, net: nn.Module, num_classes: int, conv: bool):
+    """D(x, y): the one-hot label joins the input (Mirza & Osindero) and, with `projection`,
+    also the output, as ⟨e_y, φ(x, y)⟩ added to the logit (Miyato & Koyama 2018)."""
+
+    def __init__(self, net: nn.Module, num_classes: int, conv: bool, projection: bool = False,
+                 feature_dim: int | None = None):
         super().__init__()
         self.net, self.num_classes, self.conv = net, num_classes, conv
+        self.embed = None
+        if projection:
+            # One vector e_k per class; small init (as a Linear's) so the projection term
+            # starts on the scale of the unconditional logit rather than swamping it.
+            self.embed = nn.Embedding(num_classes, feature_dim)
+            nn.init.uniform_(self.embed.weight, -feature_dim ** -0.5, feature_dim ** -0.5)
 
     def joint_input(self, x, y):
         h = one_hot(y, self.num_classes, x.dtype)
@@ -55,7 +65,12 @@ class ConditionalDiscriminator(nn.Module):
         return self.net.features(self.joint_input(x, y))
 
     def forward(self, x, y):
-        return self.net(self.joint_input(x, y))
+        h = self.features(x, y)
+        logit = self.net.head(h).reshape(x.shape[0])
+        if self.embed is None:
+            return logit
+        phi = h.sum(dim=(2, 3)) if self.conv else h        # conv: global sum pooling, as SNGAN
+        return logit + (self.embed(Tensor(y.data.astype(np.int64))) * phi).sum(dim=1)
 
 
 @register
@@ -65,12 +80,13 @@ class CGAN(Variant):
     summary = "G(z, y) and D(x, y) with one-hot labels, BCE, Adam(2e-4, 0.5)"
     needs_labels = True
     defaults = dict(z_dim=100, arch="mlp", ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999,
-                    toy_hidden=128, **tricks.OPTIONS)
+                    toy_hidden=128, projection=True, **tricks.OPTIONS)
     limits = tricks.LIMITS
 
     def build(self):
         c, k = self.config, self.num_classes
         G, D = self.make_nets(c["arch"], g_extra=k, d_extra=k, toy_hidden=c["toy_hidden"])
+        feature_dim = D.head.weight.shape[1]     # Linear (1, d) or the conv head (1, C, 4, 4)
         ref = None
         if c["virtual_bn"]:   # G's net sees [z, one-hot y]: the reference batch cycles the classes
             n_ref = int(c["vbn_ref_size"])
@@ -78,7 +94,8 @@ class CGAN(Variant):
             ref = np.concatenate([z_ref, np.eye(k)[np.arange(n_ref) % k]], axis=1).astype(np.float32)
         G, D = self.apply_tricks(G, D, g_ref_input=ref)
         self.G = ConditionalGenerator(G, k)
-        self.D = ConditionalDiscriminator(D, k, conv=c["arch"] == "dcgan")
+        self.D = ConditionalDiscriminator(D, k, conv=not self.is_toy and c["arch"] == "dcgan",
+                                          projection=c["projection"], feature_dim=feature_dim)
         self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
 
     def random_labels(self, n: int) -> Tensor:
