@@ -1,9 +1,26 @@
 """`cgan` — Mirza & Osindero 2014, Conditional Generative Adversarial Nets.
 
-Both players see the class label y as a one-hot vector: G(z, y) and D(x, y).  D must now
-reject a real-looking digit with the wrong label, so G has to draw the digit it is asked for.
-The label is concatenated to z for G and to the flattened image for D (MLP nets, as in the
-paper) or, with `arch="dcgan"`, to G's 1×1 input and as 10 constant feature maps to D's input.
+Both players see the class label y: G(z, y) and D(x, y).  D must now reject a real-looking
+digit with the wrong label, so G has to draw the digit it is asked for.
+
+    G(z, y)   the one-hot y concatenated to z (MLP nets, as in the paper; with
+              `arch="dcgan"` to G's 1×1 input)
+    D(x, y)   the one-hot y concatenated to the flattened image (`arch="dcgan"`: as 10
+              constant feature maps beside the image channels), giving hidden features
+              φ(x, y) and the logit  w·φ + b  — the paper's D — plus, with `projection`
+              (the default), the projection term  ⟨e_y, φ⟩  of Miyato & Koyama 2018 (one
+              learned vector e_k per class; for conv nets φ is summed over space first).
+
+Why the projection: with the label as 10 of D's 794 inputs, D learns "is this a digit?"
+long before "is this the digit labelled y?", and G, which only follows D, learns class
+control late — after the 2,000 steps the command once ran, the shipped classifier read the
+asked-for class on about a quarter of the samples.  The inner product puts the label at D's
+output, where a mismatch moves the logit directly.  (The optimal logit is
+log q(x|y)/p(x|y) = log q(x)/p(x) + log q(y|x)/p(y|x), data q, model p; with both class
+posteriors log-linear in φ, the second term is ⟨e_y, φ⟩ up to a y-free part — Miyato &
+Koyama's derivation.)  Both players are still conditioned, as Mirza & Osindero asked;
+`--set projection=false` gives the paper's D alone.  `scripts/cgan_class_agreement.py`
+measures the class agreement of the default command over seeds.
 
 On the 2-D toys (ring8, grid25) the label is the index of the Gaussian a point came from
 (the toy datasets carry it), and both players are small ReLU MLPs.
@@ -79,6 +96,9 @@ class CGAN(Variant):
     paper = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets"
     summary = "G(z, y) and D(x, y) with one-hot labels, BCE, Adam(2e-4, 0.5)"
     needs_labels = True
+    # `tinygan train cgan` on digits: the MLP nets run ~60 steps/s on 2 cores; class control
+    # (the shipped classifier reading the asked-for digit) passes 90 % at 4,000-5,000 steps.
+    default_steps = {"image": 6000}
     defaults = dict(z_dim=100, arch="mlp", ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999,
                     toy_hidden=128, projection=True, **tricks.OPTIONS)
     limits = tricks.LIMITS
