@@ -19,6 +19,14 @@ Both sample sets are scored here by `tinygan.metrics.image_metrics` (the shipped
 FD, IS analogue, classes present).  Prints a per-seed table, means, and the ratio of mean FDs.
 The weights and the noise come from each framework's own generator, so a seed is not the
 same initial state on both sides: the spread over seeds is the yardstick for "noise".
+
+    .venv/bin/python scripts/dcgan_vs_torch.py --torch-python ... --same-start 50
+
+separates numerics from recipe instead: both sides start from tinygan's initial weights
+(seed 0) and take K steps on the SAME batches and the SAME latent noise (drawn here, handed
+to both).  Printed: the two loss curves' largest difference at step 1 and over K steps, and
+the relative difference of G's and D's weights after step 1 and after step K.  Equal recipes
+and float32 numerics agree to rounding at step 1 and drift apart only slowly after.
 """
 from __future__ import annotations
 
@@ -86,6 +94,100 @@ def torch_worker(args) -> int:
     return 0
 
 
+def _torch_keys(name: str) -> str:
+    """tinygan's G `main.k` / D `body.k`, `head` → the indices of bench's nn.Sequential nets."""
+    if name.startswith(("main.", "body.")):
+        return name.split(".", 1)[1]
+    return name.replace("head.", "8.", 1)
+
+
+def torch_same_start(args) -> int:
+    import torch
+    import torch.nn.functional as F
+    sys.path.insert(0, ROOT)
+    from bench.torch_worker import dcgan_D, dcgan_G
+
+    torch.set_num_threads(args.threads)
+    with np.load(args.data) as z:
+        arrays = {k: z[k] for k in z.files}
+    G, D = dcgan_G(), dcgan_D()
+    for net, tag in ((G, "G."), (D, "D.")):
+        state = {_torch_keys(k[2:]): torch.from_numpy(v) for k, v in arrays.items() if k.startswith(tag)}
+        res = net.load_state_dict(state, strict=False)
+        if res.unexpected_keys or any("num_batches" not in k for k in res.missing_keys):
+            raise SystemExit(f"weights do not map: {res}")
+    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce = F.binary_cross_entropy_with_logits
+    losses, snaps = [], {}
+    for k in range(len(arrays["x"])):
+        xr = F.pad(torch.from_numpy(arrays["x"][k]), (2, 2, 2, 2), value=-1.0)
+        fake = G(torch.from_numpy(arrays["z"][2 * k]).reshape(-1, 100, 1, 1)).detach()
+        lr_, lf = D(xr), D(fake)
+        loss_D = bce(lr_, torch.ones_like(lr_)) + bce(lf, torch.zeros_like(lf))
+        opt_D.zero_grad()
+        loss_D.backward()
+        opt_D.step()
+        lg = D(G(torch.from_numpy(arrays["z"][2 * k + 1]).reshape(-1, 100, 1, 1)))
+        loss_G = bce(lg, torch.ones_like(lg))
+        opt_G.zero_grad()
+        loss_G.backward(inputs=list(G.parameters()))
+        opt_G.step()
+        losses.append([loss_D.item(), loss_G.item()])
+        if k == 0 or k == len(arrays["x"]) - 1:
+            for net, tag in ((G, "G"), (D, "D")):
+                snaps[f"{tag}{k}"] = np.concatenate([p.detach().numpy().ravel() for p in net.parameters()])
+    np.savez(args.samples, losses=np.array(losses), **snaps)
+    return 0
+
+
+def same_start(args) -> int:
+    """Both frameworks from one initial state, on one stream of batches and noise."""
+    from tinygan import backend, data, gans
+    from tinygan.autograd import Tensor
+    K, bs = args.same_start, args.batch_size
+    backend.manual_seed(0)
+    m = gans.create("dcgan", (1, 28, 28))
+    rng = np.random.default_rng(0)
+    x = data.load("mnist-subset").x
+    xs = np.stack([x[rng.choice(len(x), bs, replace=False)] for _ in range(K)]).astype(np.float32)
+    zs = rng.standard_normal((2 * K, bs, 100)).astype(np.float32)
+    os.makedirs(args.out, exist_ok=True)
+    init = os.path.join(args.out, "same_start.npz")
+    np.savez(init, x=xs, z=zs, **{f"G.{k}": v for k, v in m.G.state_dict().items()},
+             **{f"D.{k}": v for k, v in m.D.state_dict().items()})
+    noise = iter(zs)
+    m.sample_z = lambda n: Tensor(next(noise))          # G's two draws a step, in order
+    ours, snaps = [], {}
+    for k in range(K):
+        logs = m.train_step(Tensor(xs[k]))
+        ours.append([logs["loss_D"], logs["loss_G"]])
+        if k == 0 or k == K - 1:
+            for tag, net in (("G", m.G), ("D", m.D)):
+                snaps[f"{tag}{k}"] = np.concatenate([np.asarray(p.data).ravel() for p in net.parameters()])
+    out = os.path.join(args.out, "same_start_torch.npz")
+    r = subprocess.run([args.torch_python, os.path.abspath(__file__), "--torch-same-start",
+                        "--threads", str(args.threads), "--data", init, "--samples", out],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"torch worker failed:\n{r.stderr}")
+    ours = np.array(ours)
+    with np.load(out) as t:
+        theirs = t["losses"]
+        print(f"same start, same batches and noise, {K} steps (loss_D, loss_G):")
+        for k in sorted({0, 1, 2, K // 4, K // 2, K - 1}):
+            print(f"  step {k + 1:4d}: tinygan {ours[k, 0]:.6f} {ours[k, 1]:.6f}   "
+                  f"torch {theirs[k, 0]:.6f} {theirs[k, 1]:.6f}")
+        d = np.abs(ours - theirs)
+        print(f"  largest loss difference: step 1 {d[0].max():.2e}, over {K} steps {d.max():.2e}")
+        for k in (0, K - 1):
+            for tag in "GD":
+                a, b = snaps[f"{tag}{k}"], t[f"{tag}{k}"]
+                print(f"  {tag} weights after step {k + 1}: relative difference "
+                      f"{np.linalg.norm(a - b) / np.linalg.norm(b):.2e}")
+    return 0
+
+
 # -- the tinygan side and the scoring ---------------------------------------------------------
 def tinygan_run(seed: int, steps: int, n: int, out: str) -> tuple[np.ndarray, float]:
     from tinygan import backend
@@ -109,16 +211,25 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="runs/dcgan_vs_torch")
     p.add_argument("--json", default=None)
     p.add_argument("--only", choices=["tinygan", "torch"], default=None, help="run one side only")
+    p.add_argument("--same-start", type=int, default=0, metavar="K",
+                   help="instead: K steps of both from one initial state, batches and noise")
     # the worker's own arguments
     p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--torch-same-start", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--data", default=None, help=argparse.SUPPRESS)
     p.add_argument("--samples", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.torch_worker:
         return torch_worker(args)
+    if args.torch_same_start:
+        return torch_same_start(args)
 
     sys.path.insert(0, ROOT)
+    if args.same_start:
+        if not args.torch_python:
+            raise SystemExit("--same-start needs --torch-python")
+        return same_start(args)
     from tinygan import data
     from tinygan.metrics import image_metrics
     os.makedirs(args.out, exist_ok=True)
