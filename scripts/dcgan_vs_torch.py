@@ -27,6 +27,13 @@ separates numerics from recipe instead: both sides start from tinygan's initial 
 to both).  Printed: the two loss curves' largest difference at step 1 and over K steps, and
 the relative difference of G's and D's weights after step 1 and after step K.  Equal recipes
 and float32 numerics agree to rounding at step 1 and drift apart only slowly after.
+
+Measured (`--same-start 100 --threads 1`, torch 2.13 CPU): the losses agree to 1.4e-6 at
+step 1; G's weights differ by 2e-4 (relative) after that step — Adam's first update is
+lr·sign(g) per weight, so rounding flips the sign of the near-zero gradients — and the
+trajectories then diverge as GAN training does from any perturbation: the losses differ
+by 2 % at step 26 and 2× at step 100 (a loss_G spike on one side), the weights by 4-5 %.
+After 1,000 steps a run is as far from its twin as from another seed's run.
 """
 from __future__ import annotations
 
