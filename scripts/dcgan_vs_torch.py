@@ -32,7 +32,7 @@ Measured (`--same-start 100 --threads 1`, torch 2.13 CPU): the losses agree to 1
 step 1; G's weights differ by 2e-4 (relative) after that step — Adam's first update is
 lr·sign(g) per weight, so rounding flips the sign of the near-zero gradients — and the
 trajectories then diverge as GAN training does from any perturbation: the losses differ
-by 2 % at step 26 and 2× at step 100 (a loss_G spike on one side), the weights by 4-5 %.
+by 2-3 % at step 26 and 2× at step 100 (a loss_G spike on one side), the weights by 4-5 %.
 After 1,000 steps a run is as far from its twin as from another seed's run.
 """
 from __future__ import annotations
