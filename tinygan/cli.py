@@ -111,24 +111,37 @@ def cmd_sample(args) -> int:
     import numpy as np
 
     from . import backend, viz
+    from .autograd import Tensor
     from .checkpoint import build_from_checkpoint
+    from .metrics import asked_labels
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
     if not args.out.endswith((".png", ".npz")):
         raise ValueError(f"--out must end with .png or .npz, got {args.out!r}")
     backend.manual_seed(args.seed)
     variant, meta, _ = build_from_checkpoint(args.checkpoint, device=args.device)
-    samples = variant.sample(args.n)
+    labels = asked_labels(variant, args.n)       # conditional: classes 0..K-1, cycling
+    samples = variant.sample(args.n, y=None if labels is None else
+                             Tensor(backend.to_device(labels, args.device)))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.out.endswith(".npz"):
+        # The asked-for classes travel with the samples, so that anyone can score a
+        # conditional generator's class agreement with a classifier of their own.
+        arrays = {"samples": samples.astype(np.float32)}
+        if labels is not None:
+            arrays["labels"] = labels
         tmp = args.out + ".tmp.npz"
-        np.savez(tmp, samples=samples.astype(np.float32))
+        np.savez(tmp, **arrays)
         os.replace(tmp, args.out)
     elif variant.is_toy:
         viz.scatter_2d(samples, args.out)
-    else:
-        viz.save_image_grid(samples, args.out)
-    print(f"wrote {args.n} samples of {meta['variant']} to {args.out}")
+    else:              # conditional: one column per class, as the training grids
+        viz.save_image_grid(samples, args.out, nrow=variant.num_classes if labels is not None else None)
+    note = ""
+    if labels is not None:
+        note = (f" (classes 0..{variant.num_classes - 1} in turn, saved as 'labels')"
+                if args.out.endswith(".npz") else " (column k: class k)")
+    print(f"wrote {args.n} samples of {meta['variant']} to {args.out}{note}")
     return 0
 
 
@@ -254,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_checkpoint_argument(s)
     s.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
     s.add_argument("--out", type=path, required=True,
-                   help="FILE.png (a grid) or FILE.npz (raw samples)")
+                   help="FILE.png (a grid) or FILE.npz (raw samples; conditional variants add "
+                        "the asked-for classes as 'labels')")
     s.add_argument("--seed", type=int, default=0, help="seeds the latent noise (default 0)")
     add_device_argument(s)
     s.set_defaults(fn=cmd_sample)

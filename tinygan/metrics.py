@@ -12,7 +12,10 @@ weights shipped in the package) is the feature extractor, as Inception is for FI
   - Fréchet distance between Gaussians fitted to its penultimate features of real and
     generated digits (lower is better);
   - an Inception-Score analogue exp(E_x KL(p(y|x) ‖ p(y))) over its 10 classes (10 is best);
-  - the histogram of predicted classes (mode collapse shows as missing digits).
+  - the histogram of predicted classes (mode collapse shows as missing digits);
+  - for class-conditional generators, *class agreement*: the fraction of samples the
+    classifier reads as the class they were asked for (chance: 1/10).  On the 2-D toys the
+    "classifier" is the nearest mode centre, the label being the index of a point's Gaussian.
 """
 from __future__ import annotations
 
@@ -68,6 +71,19 @@ def class_histogram(probs: np.ndarray, num_classes: int = 10) -> list[int]:
     return np.bincount(probs.argmax(1), minlength=num_classes).tolist()
 
 
+def class_agreement(predicted: np.ndarray, asked: np.ndarray, num_classes: int) -> dict:
+    """How often the predicted class equals the asked-for one: overall, and per asked class
+    (a class G ignores shows as one low entry even when the overall figure looks fine)."""
+    predicted, asked = np.asarray(predicted, np.int64), np.asarray(asked, np.int64)
+    if predicted.shape != asked.shape or predicted.ndim != 1 or not len(asked):
+        raise ValueError(f"class_agreement: predictions {predicted.shape} and asked-for labels "
+                         f"{asked.shape} must be two equal, non-empty 1-D arrays")
+    hit = predicted == asked
+    per_class = [round(float(hit[asked == k].mean()), 4) if (asked == k).any() else None
+                 for k in range(num_classes)]
+    return {"class_agreement": round(float(hit.mean()), 4), "class_agreement_per_class": per_class}
+
+
 _REAL_STATS: dict = {}
 
 
@@ -83,13 +99,15 @@ def real_digit_features(device: str = "cpu"):
     return _REAL_STATS[device]
 
 
-def image_metrics(images: np.ndarray, device: str = "cpu") -> dict:
+def image_metrics(images: np.ndarray, device: str = "cpu", labels: np.ndarray | None = None) -> dict:
     """FD, IS analogue and class histogram of digits (n, 1, 28, 28) in [-1, 1], with the same
-    numbers for real digits alongside as the yardstick."""
+    numbers for real digits alongside as the yardstick; with the asked-for `labels` of a
+    conditional generator, also its class agreement."""
     from .classifier import classify
     net, real_probs, real_feats = real_digit_features(device)
     probs, feats = classify(net, np.clip(images, -1, 1))
-    return {"frechet_distance": round(frechet_distance(feats, real_feats), 3),
+    agreement = {} if labels is None else class_agreement(probs.argmax(1), labels, probs.shape[1])
+    return {**agreement, "frechet_distance": round(frechet_distance(feats, real_feats), 3),
             "inception_score": round(inception_score(probs), 3),
             "class_histogram": class_histogram(probs),
             "classes_present": int((np.bincount(probs.argmax(1), minlength=10) >= 0.01 * len(probs)).sum()),
@@ -100,14 +118,24 @@ def image_metrics(images: np.ndarray, device: str = "cpu") -> dict:
                                "inception_score": round(inception_score(real_probs), 3)}}
 
 
-def evaluate_samples(samples: np.ndarray, dataset=None, device: str = "cpu") -> dict:
-    """The metrics that apply to `samples` of `dataset` (a tinygan.data.Dataset or None)."""
+def evaluate_samples(samples: np.ndarray, dataset=None, device: str = "cpu",
+                     labels: np.ndarray | None = None) -> dict:
+    """The metrics that apply to `samples` of `dataset` (a tinygan.data.Dataset or None);
+    `labels`: the classes a conditional generator was asked for (adds class agreement)."""
+    if labels is not None and len(labels) != len(samples):
+        raise ValueError(f"{len(labels)} labels for {len(samples)} samples")
     if samples.ndim == 2:
         if dataset is None or dataset.mode_centers is None:
             raise ValueError("mode metrics need a mixture dataset (ring8 or grid25) with mode centres")
-        return toy_mode_metrics(samples, dataset.mode_centers, dataset.mode_std)
+        out = toy_mode_metrics(samples, dataset.mode_centers, dataset.mode_std)
+        if labels is not None:       # the label of a toy point is the index of its Gaussian
+            d = np.linalg.norm(samples[:, None, :] - dataset.mode_centers[None], axis=-1)
+            out.update(class_agreement(d.argmin(1), labels, len(dataset.mode_centers)))
+        return out
     if samples.shape[1:] == (1, 28, 28):
-        out = image_metrics(samples, device=device)
+        digits = dataset is None or dataset.name.startswith("mnist")
+        # Class agreement means something only where the classifier's classes are the data's.
+        out = image_metrics(samples, device=device, labels=labels if digits else None)
         if dataset is not None and dataset.name != "mnist" and not dataset.name.startswith("mnist"):
             out["note"] = (f"features from the MNIST classifier, applied to {dataset.name}: "
                            f"compare runs with each other, not with MNIST figures")
@@ -119,13 +147,25 @@ def evaluate_samples(samples: np.ndarray, dataset=None, device: str = "cpu") -> 
 def evaluate_checkpoint(path: str, n: int = 2000, seed: int = 0, device: str = "cpu") -> dict:
     """`tinygan eval`: sample n points/images from a checkpoint and score them."""
     from . import backend, data
+    from .autograd import Tensor
     from .checkpoint import build_from_checkpoint
     if n < 2:
         raise ValueError(f"--n must be >= 2, got {n}")
     variant, meta, _ = build_from_checkpoint(path, device=device)
     backend.manual_seed(seed)
-    samples = variant.sample(n)
-    dataset = data.load(meta["data"], download=False) if variant.is_toy or meta["data"].startswith("mnist") else None
+    labels = asked_labels(variant, n)
+    samples = variant.sample(n, y=None if labels is None else Tensor(backend.to_device(labels, device)))
+    known = variant.is_toy or meta["data"].startswith("mnist")   # data the metrics understand
+    dataset = data.load(meta["data"], download=False) if known else None
     result = {"variant": meta["variant"], "data": meta["data"], "step": meta.get("step")}
-    result.update(evaluate_samples(samples, dataset, device=device))
+    result.update(evaluate_samples(samples, dataset, device=device,
+                                   labels=labels if known else None))
     return result
+
+
+def asked_labels(variant, n: int) -> np.ndarray | None:
+    """The classes a conditional variant is asked for when sampling n: 0, 1, ..., K-1, 0, 1, ...
+    (equal counts; one class per column of a K-wide grid).  None for unconditional variants."""
+    if not variant.needs_labels:
+        return None
+    return np.arange(n, dtype=np.int64) % variant.num_classes
