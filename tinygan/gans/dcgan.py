@@ -6,6 +6,9 @@ samples are cropped back, so the nets are the 4-layer ones of the benchmark.
 
 Accepts the tricks of Salimans et al. 2016 as options (see tricks.py): feature_matching,
 minibatch_disc, historical_avg, virtual_bn, label_smoothing (real target; 0.9 = one-sided).
+
+`r1=γ > 0` adds Mescheder et al.'s R1 penalty γ/2·E‖∇x D(x)‖² on real data to D's loss
+(losses.r1_penalty).
 """
 from __future__ import annotations
 
@@ -22,8 +25,9 @@ class DCGAN(Variant):
     data_kinds = ("image",)
     # `tinygan train dcgan` (the README's main job): recognisable digits in minutes on 2 cores.
     default_steps = {"image": 600}
-    defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999, **tricks.OPTIONS)
-    limits = tricks.LIMITS
+    defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999, r1=0.0,
+                    **tricks.OPTIONS)
+    limits = dict(tricks.LIMITS, r1=">= 0")
 
     def build(self):
         self.G, self.D = self.apply_tricks(*self.make_nets("dcgan"))
@@ -34,6 +38,8 @@ class DCGAN(Variant):
         # 1. D: real → 1, fake → 0 (fake detached: this step moves D only).
         fake = self.G(self.sample_z(n)).detach()
         loss_D = losses.d_loss_gan(self.D(x), self.D(fake), self.config["label_smoothing"])
+        if self.config["r1"]:
+            loss_D = loss_D + losses.r1_penalty(self.D, x, self.config["r1"])
         logs = self.update("D", loss_D)
         # 2. G: make the updated D call fresh fakes real (or match its mean real features).
         loss_G = self.generator_loss((x,), (self.G(self.sample_z(n)),), losses.g_loss_nonsaturating)
