@@ -21,6 +21,7 @@ has none either).
 """
 from __future__ import annotations
 
+from .. import functional as F
 from .. import nn
 from . import losses
 from .base import Variant
@@ -54,7 +55,10 @@ class SNGAN(Variant):
     def train_step(self, x, y=None):
         n, x, c = x.shape[0], self.to_net(x), self.config
         fake = self.G(self.sample_z(n)).detach()
-        loss_D = losses.d_loss_hinge(self.D(x), self.D(fake))
+        # Real and fake through D as ONE batch: D has no batch norm, so this is the same
+        # function, and the layers' power iteration runs once per D step (once per forward).
+        scores = self.D(F.cat([x, fake], dim=0))
+        loss_D = losses.d_loss_hinge(scores[:n], scores[n:])
         out = {"loss_D": loss_D.data}
         if c["r1"]:
             penalty = losses.r1_penalty(self.D, x, c["r1"])
