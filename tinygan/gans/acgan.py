@@ -18,7 +18,7 @@ Nets: the DCGAN ones (nets.py), G's 1×1 input is [z, one-hot c] (the paper's Im
 110 = 100 noise + a one-hot class, the same construction), D's last conv has 1 + K outputs: the
 source logit and K class logits.  Adam(2e-4, β = (0.5, 0.999)) as in the paper.  Scaled
 down for a 2-core CPU: the 4-layer DCGAN nets at 32×32 instead of the paper's larger nets, and
-the paper's D dropout left out.
+the paper's D dropout left out, 1,200 steps of batch 64.
 """
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ class ACGAN(Variant):
     summary = "G(z, c); D with a real/fake head and a class head, both players add the class CE"
     needs_labels = True
     data_kinds = ("image",)
-    default_steps = {"image": 600}
+    # 1,200 steps: class agreement 63 % at 600, 87 % at 1,200 (docs/reading_list.md).
+    default_steps = {"image": 1200}
     defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999)
 
     def build(self):
