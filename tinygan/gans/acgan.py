@@ -17,8 +17,8 @@ head's cross-entropy, so G must draw a digit that a classifier — D's own head 
 Nets: the DCGAN ones (nets.py), G's 1×1 input is [z, one-hot c] (the paper's ImageNet G takes
 110 = 100 noise + a one-hot class, the same construction), D's last conv has 1 + K outputs: the
 source logit and K class logits.  Adam(2e-4, β = (0.5, 0.999)) as in the paper.  Scaled
-down for a 2-core CPU: the 4-layer DCGAN nets at 32×32 instead of the paper's larger nets, and
-the paper's D dropout left out, 1,200 steps of batch 64.
+down for a 2-core CPU: the 4-layer DCGAN nets at 32×32 instead of the paper's larger nets, no
+dropout in D, and 1,200 steps of batch 64.
 """
 from __future__ import annotations
 
