@@ -5,7 +5,7 @@ lower-case functions check shapes at the door and apply it.
 """
 from .arith import (abs, add, astype, clamp, clip, div, exp, log, matmul, maximum, mul, neg,
                     pow, sqrt, sub, where)
-from .reduce import amax, broadcast_to, mean, sum, sum_to, var
+from .reduce import amax, broadcast_to, logsumexp, mean, sum, sum_to, var
 from .shape import (cat, flatten, getitem, permute, reshape, squeeze, stack, to_device,
                     transpose, unsqueeze)
 from .activation import *      # relu, leaky_relu, tanh, sigmoid, softplus, softmax, log_softmax

@@ -1,4 +1,4 @@
-"""Reductions and broadcasting: sum, mean, var, amax, sum_to, broadcast_to.
+"""Reductions and broadcasting: sum, mean, var, amax, logsumexp, sum_to, broadcast_to.
 
 `sum_to` and `broadcast_to` are each other's backward — the pair that makes broadcasting
 arithmetic differentiable to any order.
@@ -131,3 +131,37 @@ def broadcast_to(x: Tensor, *shape) -> Tensor:
     except ValueError:
         raise ValueError(f"broadcast_to: cannot broadcast {x.shape} to {shape}") from None
     return BroadcastTo(shape)(x)
+
+
+class LogSumExp(Function):
+    """y = log Σ exp(x) over `dims`, computed as m + log Σ exp(x − m) with m = max x, so no
+    exponent is positive (no overflow) and the largest term is exp(0) = 1 (no log(0) unless
+    every term is −∞).
+
+    ∂y/∂x = exp(x − y), the softmax over `dims`; written with the output y (a Tensor of the
+    graph), so the backward is itself differentiable: ∂²y = softmax's Jacobian, for free.
+    """
+
+    def __init__(self, dims, keepdim):
+        self.dims, self.keepdim = dims, keepdim
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        m = x.max(axis=self.dims, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)          # all −∞ (or +∞) along a slice: no shift
+        with np.errstate(divide="ignore"):
+            y = m + xp.log(xp.exp(x - m).sum(axis=self.dims, keepdims=True))
+        return y if self.keepdim else y.reshape([s for i, s in enumerate(y.shape) if i not in self.dims])
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        kshape = _keepdim_shape(x.shape, self.dims)
+        y = self.output().reshape(kshape)
+        return broadcast_to(gy.reshape(kshape), x.shape) * (x - y).exp()
+
+
+def logsumexp(x, dim, keepdim=False):
+    """log(sum(exp(x))) over `dim` (an int or a tuple), stably (torch.logsumexp)."""
+    if x.data.size == 0:
+        raise ValueError("logsumexp: empty tensor")
+    return LogSumExp(_normalize_dims(dim, x.ndim, "logsumexp"), keepdim)(x)

@@ -8,6 +8,9 @@ Accepts the tricks of Salimans et al. 2016 as options (see tricks.py): feature_m
 minibatch_disc, historical_avg, virtual_bn, label_smoothing (real target; 0.9 = one-sided).
 And DiffAugment (augment.py) for small data sets: `diffaugment=color,translation,cutout` puts
 the same random, differentiable transforms on the reals and the fakes that D sees.
+
+`r1=γ > 0` adds Mescheder et al.'s R1 penalty γ/2·E‖∇x D(x)‖² on real data to D's loss
+(losses.r1_penalty).
 """
 from __future__ import annotations
 
@@ -25,9 +28,9 @@ class DCGAN(Variant):
     data_kinds = ("image",)
     # `tinygan train dcgan` (the README's main job): recognisable digits in minutes on 2 cores.
     default_steps = {"image": 600}
-    defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999,
+    defaults = dict(z_dim=100, ngf=64, ndf=64, lr=2e-4, beta1=0.5, beta2=0.999, r1=0.0,
                     diffaugment="none", **tricks.OPTIONS)
-    limits = dict(tricks.LIMITS, diffaugment=POLICIES)
+    limits = dict(tricks.LIMITS, r1=">= 0", diffaugment=POLICIES)
 
     def build(self):
         self.G, self.D = self.apply_tricks(*self.make_nets("dcgan"))
@@ -39,6 +42,8 @@ class DCGAN(Variant):
         # 1. D: real → 1, fake → 0 (fake detached: this step moves D only).
         fake = self.G(self.sample_z(n)).detach()
         loss_D = losses.d_loss_gan(self.D(T(x)), self.D(T(fake)), self.config["label_smoothing"])
+        if self.config["r1"]:
+            loss_D = loss_D + losses.r1_penalty(self.D, x, self.config["r1"])
         logs = self.update("D", loss_D)
         # 2. G: make the updated D call fresh fakes real (or match its mean real features).
         loss_G = self.generator_loss((T(x),), (T(self.G(self.sample_z(n))),),

@@ -20,8 +20,9 @@ class GAN(Variant):
     name = "gan"
     paper = "Goodfellow et al. 2014, Generative Adversarial Nets"
     summary = "MLP G and D, BCE (non-saturating G loss), Adam"
-    defaults = dict(z_dim=100, lr=2e-4, beta1=0.5, beta2=0.999, toy_hidden=128, **tricks.OPTIONS)
-    limits = tricks.LIMITS
+    defaults = dict(z_dim=100, lr=2e-4, beta1=0.5, beta2=0.999, toy_hidden=128, r1=0.0,
+                    **tricks.OPTIONS)
+    limits = dict(tricks.LIMITS, r1=">= 0")    # r1=γ: R1 penalty γ/2·E‖∇x D(x)‖² (losses.py)
 
     def build(self):
         c = self.config
@@ -33,6 +34,8 @@ class GAN(Variant):
         # 1. Discriminator: real vs. fake (G's output detached: this step moves D only).
         fake = self.G(self.sample_z(n)).detach()
         loss_D = losses.d_loss_gan(self.D(x), self.D(fake), self.config["label_smoothing"])
+        if self.config["r1"]:
+            loss_D = loss_D + losses.r1_penalty(self.D, x, self.config["r1"])
         loss_D = self.with_history("D", loss_D, logs)
         self.opt_D.zero_grad()                              # drop the last step's gradients
         loss_D.backward(inputs=list(self.D.parameters()))   # d loss_D / d D's weights

@@ -57,3 +57,32 @@ def gradient_penalty(D, real: Tensor, fake: Tensor, weight: float = 10.0) -> Ten
     g, = grad(scores.sum(), x_hat, create_graph=True)
     norms = ((g.reshape(n, -1) ** 2).sum(dim=1) + 1e-12).sqrt()
     return weight * ((norms - 1.0) ** 2).mean()
+
+
+def r1_penalty(D, real: Tensor, gamma: float) -> Tensor:
+    """R1 (Mescheder, Geiger & Nowozin 2018, eq. 9):  γ/2 · E‖∇x D(x)‖²  on REAL data only.
+
+    D here is the logit (the paper's D before the sigmoid).  Penalising the gradient where the
+    data are makes the equilibrium (p_G = p_data, D ≡ 0 there) locally attractive: without it
+    D keeps a nonzero slope at the data and G circles the data instead of settling on it.
+    The gradient is taken with create_graph=True, so the penalty's own gradient reaches D's
+    weights through a double backward.  `D` is any callable x → logits (a lambda for a
+    conditional D)."""
+    x = real.detach().requires_grad_()
+    g, = grad(D(x).sum(), x, create_graph=True)
+    return (0.5 * gamma) * (g.reshape(real.shape[0], -1) ** 2).sum(dim=1).mean()
+
+
+def d_loss_hinge(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """SNGAN's hinge loss (Miyato et al. 2018, eq. 17):  E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]."""
+    return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+
+
+def g_loss_hinge(fake_scores: Tensor) -> Tensor:
+    """−E[D(G(z))]: G's side of the hinge game (the same as WGAN's)."""
+    return -fake_scores.mean()
+
+
+def class_loss(class_logits: Tensor, labels: Tensor) -> Tensor:
+    """−E log P(C = c | X): ACGAN's L_C (Odena et al. 2017, eq. 3), negated to be minimised."""
+    return F.cross_entropy(class_logits, labels)

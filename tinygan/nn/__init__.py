@@ -3,14 +3,14 @@
     net = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 1))
     net.state_dict()            # {"0.weight": ndarray, "0.bias": ..., "2.weight": ..., ...}
 """
-from . import init
+from . import init, utils
 from .layers import (BatchNorm1d, BatchNorm2d, BatchNormAct1d, BatchNormAct2d, Conv2d,
                      ConvTranspose2d, Dropout, Embedding, Flatten, Identity, LeakyReLU, Linear,
                      ModuleList, ReLU, Sequential, Sigmoid, Tanh, Unflatten, Upsample)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter
 
-__all__ = ["Module", "Parameter", "IncompatibleKeys", "init", "Sequential", "ModuleList",
+__all__ = ["Module", "Parameter", "IncompatibleKeys", "init", "utils", "Sequential", "ModuleList",
            "Identity", "Linear", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
            "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Flatten",
            "Unflatten", "Upsample", "Embedding", "Dropout", "BCELoss", "BCEWithLogitsLoss",
