@@ -105,9 +105,10 @@ def test_ebgan_g_loss_is_the_fake_energy_plus_the_weighted_pulling_away_term(mon
     assert logs["loss_G"] == pytest.approx(energy.mean() + 0.3 * pt, rel=1e-5)
 
 
-def test_a_began_step_by_hand(monkeypatch):
+@pytest.mark.parametrize("bn", [False, True])
+def test_a_began_step_by_hand(monkeypatch, bn):
     """L_D = L(x) - k0 L(G(z_D)), k1 = clip(k0 + λ_k (γ L(x) - L(G(z_G)))), M as logged."""
-    v, x = step_logs("began", gamma=0.7, lambda_k=0.1, k0=0.5)
+    v, x = step_logs("began", gamma=0.7, lambda_k=0.1, k0=0.5, batch_norm=bn)
     seen, L = [], v.L
     monkeypatch.setattr(v, "L", lambda b: seen.append(L(b)) or seen[-1])
     logs = v.train_step(x)

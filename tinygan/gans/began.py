@@ -14,7 +14,9 @@ proportional controller k_t.  The paper's algorithm, per step:
 against sharpness (low γ).  k_0 = 0, λ_k = 1e-3, γ = 0.5 are the paper's defaults; so are
 no batch norm, N_z = N_h = 64 and Adam(1e-4) (β1 = 0.5, the DCGAN value: the paper gives
 none).  Scaled down for 2 cores (docs/energy_gans.md): DCGAN-style k4 s2 strided convs and
-ReLU instead of the paper's 3×3 conv stacks, ELU and nearest-neighbour upsampling.
+ReLU instead of the paper's 3×3 conv stacks, ELU and nearest-neighbour upsampling; and
+`batch_norm=true` (BN in both nets, DCGAN init) for runs of a few hundred steps, where the
+paper's BN-free nets at lr 1e-4 still draw flat grey.
 
 k_t is training state: saved in checkpoints and restored on resume.  Here the D update runs
 first and the G update sees the updated D (the paper updates both from the same θ).
@@ -28,7 +30,7 @@ from ..autograd import Tensor
 from . import losses
 from .autoencoder_nets import AutoencoderDiscriminator, ConvDecoder
 from .base import Variant
-from .nets import padded_size
+from .nets import dcgan_init_, padded_size
 from .registry import register
 
 
@@ -40,15 +42,17 @@ class BEGAN(Variant):
     data_kinds = ("image",)
     default_steps = {"image": 600}
     defaults = dict(z_dim=64, ngf=32, ndf=32, code_dim=64, gamma=0.5, lambda_k=1e-3, k0=0.0,
-                    lr=1e-4, beta1=0.5, beta2=0.999)
+                    batch_norm=False, lr=1e-4, beta1=0.5, beta2=0.999)
     limits = dict(code_dim=">= 1", gamma="(0, 1]", lambda_k=">= 0", k0="[0, 1]")
 
     def build(self):
         c, C = self.config, self.data_shape[0]
         self.pad_to = padded_size(max(self.data_shape[1:]))
-        self.G = ConvDecoder(self.z_dim, C, self.pad_to, c["ngf"], batch_norm=False)
-        self.D = AutoencoderDiscriminator(C, self.pad_to, c["ndf"], c["code_dim"],
-                                          batch_norm=False)
+        bn = c["batch_norm"]
+        self.G = ConvDecoder(self.z_dim, C, self.pad_to, c["ngf"], batch_norm=bn)
+        self.D = AutoencoderDiscriminator(C, self.pad_to, c["ndf"], c["code_dim"], batch_norm=bn)
+        if bn:      # the DCGAN recipe whole: BN with its N(0, 0.02) init
+            self.G, self.D = dcgan_init_(self.G), dcgan_init_(self.D)
         self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
         self.k = self._on_device(c["k0"])
 
