@@ -67,17 +67,18 @@ def _read_log(path: str, upto: int | None = None) -> list[dict]:
     return rows
 
 
-PLOTTED = ("wasserstein", "gp", "drift")      # besides loss* and hist_*; not res, alpha
+PLOTTED = ("wasserstein", "gp", "drift", "k", "M")   # besides loss*, hist_*, energy_*; not res, alpha
 
 
 def plot_log(log_path: str, plot_path: str, title: str = "") -> str:
-    """loss.png from log.jsonl: every loss*, hist_* (historical averaging), wasserstein, gp and
-    drift series, from step 1, raw and smoothed, one panel per scale (`viz.plot_curves`)."""
+    """loss.png from log.jsonl: every loss*, hist_* (historical averaging), energy_* (EBGAN),
+    wasserstein, gp, drift, k and M (BEGAN) series, from step 1, raw and smoothed, one panel
+    per scale (`viz.plot_curves`)."""
     rows = _read_log(log_path)
     series: dict[str, list] = {}
     for r in rows:
         for k, v in r.items():
-            if k.startswith(("loss", "hist_")) or k in PLOTTED:
+            if k.startswith(("loss", "hist_", "energy_")) or k in PLOTTED:
                 y = float(v) if isinstance(v, (int, float)) else float("nan")
                 series.setdefault(k, []).append((r["step"], y))
     return viz.plot_curves(series, plot_path, title=title)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..autograd import Tensor, grad
+from ..backend import get_array_module
 from ..tensor_factories import full_like, rand
 
 
@@ -86,3 +87,57 @@ def g_loss_hinge(fake_scores: Tensor) -> Tensor:
 def class_loss(class_logits: Tensor, labels: Tensor) -> Tensor:
     """−E log P(C = c | X): ACGAN's L_C (Odena et al. 2017, eq. 3), negated to be minimised."""
     return F.cross_entropy(class_logits, labels)
+
+# -- energy-based GANs: D is an autoencoder, its energy is a reconstruction error ----------
+def reconstruction_energy(x: Tensor, recon: Tensor, power: int = 2) -> Tensor:
+    """Each sample's energy, shape (N,): the mean over its pixels of |x - D(x)|^power.
+    power 2: EBGAN's MSE;  power 1: BEGAN's L1 (η = 1)."""
+    diff = (recon - x).reshape(x.shape[0], -1)
+    return (diff * diff if power == 2 else diff.abs()).mean(dim=1)
+
+
+def d_loss_ebgan(real_energy: Tensor, fake_energy: Tensor, margin: float) -> Tensor:
+    """EBGAN (Zhao et al. 2017):  L_D = D(x) + [m - D(G(z))]⁺, mean over the batch.  Real
+    energies are pushed down; fake ones up, but only while they are below the margin m."""
+    return real_energy.mean() + F.relu(margin - fake_energy).mean()
+
+
+def g_loss_ebgan(fake_energy: Tensor) -> Tensor:
+    """L_G = D(G(z)): G wants fakes that D reconstructs well (pulling-away term added apart)."""
+    return fake_energy.mean()
+
+
+def pulling_away_term(codes: Tensor) -> Tensor:
+    """EBGAN's repelling regulariser on a batch of codes s (N, d):
+        PT = 1/(N(N-1)) Σ_{i≠j} (s_iᵀ s_j / (‖s_i‖ ‖s_j‖))²
+    the mean squared cosine between distinct codes; small when the fakes' codes point in
+    different directions, so G is pushed away from producing one mode N times.  The diagonal
+    (each cosine with itself, 1 up to rounding) is subtracted as computed, not as 1, so the
+    gradient is that of the off-diagonal sum exactly."""
+    n = codes.shape[0]
+    if n < 2:
+        raise ValueError(f"pulling_away_term needs at least 2 codes, got {n}")
+    s = codes.reshape(n, -1)
+    unit = s / (s * s).sum(dim=1, keepdim=True).sqrt()
+    cos = unit @ unit.T
+    diag = (unit * unit).sum(dim=1)
+    return ((cos * cos).sum() - (diag * diag).sum()) / (n * (n - 1))
+
+
+def d_loss_began(real_loss: Tensor, fake_loss: Tensor, k) -> Tensor:
+    """BEGAN (Berthelot et al. 2017):  L_D = L(x) - k_t L(G(z_D)),  L(v) = mean |v - D(v)|."""
+    return real_loss - k * fake_loss
+
+
+def began_k_update(k, real_loss, fake_loss, gamma: float, lambda_k: float):
+    """The proportional control of the equilibrium E[L(G(z))] = γ E[L(x)]:
+        k_{t+1} = clip(k_t + λ_k (γ L(x) - L(G(z_G))), 0, 1).
+    On arrays (no graph): k is state, not a parameter."""
+    xp = get_array_module(real_loss)
+    return xp.clip(k + lambda_k * (gamma * real_loss - fake_loss), 0.0, 1.0)
+
+
+def began_convergence(real_loss, fake_loss, gamma: float):
+    """BEGAN's global convergence measure  M = L(x) + |γ L(x) - L(G(z_G))|  (on arrays)."""
+    xp = get_array_module(real_loss)
+    return real_loss + xp.abs(gamma * real_loss - fake_loss)

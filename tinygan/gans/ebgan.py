@@ -1,0 +1,63 @@
+"""`ebgan` — Zhao, Mathieu & LeCun 2017, "Energy-based Generative Adversarial Network".
+
+D is an autoencoder (autoencoder_nets.py) and its output is an energy, the reconstruction
+error D(v) = mean over pixels of (Dec(Enc(v)) - v)²: low on data, high elsewhere.  Per step:
+
+    1. D:  L_D = D(x) + [m - D(G(z))]⁺          (push real energy down, fake energy up to m)
+    2. G:  L_G = D(G(z')) + λ_PT · PT(Enc(G(z')))
+           PT = 1/(N(N-1)) Σ_{i≠j} cos²(s_i, s_j)   (the pulling-away term: fakes whose codes
+                                                   point the same way are penalised)
+
+Once a fake's energy passes the margin, D no longer pushes on it: the hinge keeps D from
+spending its capacity on making bad fakes ever worse.  The real and fake energies are logged
+(`energy_real`, `energy_fake`); their gap is what D is paid to keep open.
+
+Defaults: λ_PT = 0.1 (the paper's); nets, init, Adam(2e-4, β1 = 0.5) and BN in both nets as
+the DCGAN the paper builds its image models on.  The paper's margin (10 on MNIST) is for its
+energy ‖Dec(Enc(x)) - x‖ summed over pixels; here the energy is a per-pixel mean (at most 4
+for data in [-1, 1]), so the margin is rescaled to m = 1 (docs/energy_gans.md).
+"""
+from __future__ import annotations
+
+from . import losses
+from .autoencoder_nets import AutoencoderDiscriminator
+from .base import Variant
+from .nets import DCGANGenerator, dcgan_init_, padded_size
+from .registry import register
+
+
+@register
+class EBGAN(Variant):
+    name = "ebgan"
+    paper = "Zhao, Mathieu & LeCun 2017, Energy-based Generative Adversarial Network"
+    summary = "autoencoder D, energy = reconstruction MSE, margin hinge, pulling-away term"
+    data_kinds = ("image",)
+    default_steps = {"image": 600}
+    defaults = dict(z_dim=100, ngf=32, ndf=32, code_dim=64, margin=1.0, pt_weight=0.1,
+                    lr=2e-4, beta1=0.5, beta2=0.999)
+    limits = dict(code_dim=">= 2", margin="> 0", pt_weight=">= 0")
+
+    def build(self):
+        c, C = self.config, self.data_shape[0]
+        self.pad_to = padded_size(max(self.data_shape[1:]))
+        self.G = dcgan_init_(DCGANGenerator(self.z_dim, C, self.pad_to, c["ngf"]))
+        self.D = dcgan_init_(AutoencoderDiscriminator(C, self.pad_to, c["ndf"], c["code_dim"]))
+        self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
+
+    def energy(self, v):
+        """D's energy of each image in v: (N,)."""
+        return losses.reconstruction_energy(v, self.D(v), power=2)
+
+    def train_step(self, x, y=None):
+        n, x, c = x.shape[0], self.to_net(x), self.config
+        # 1. D: real energy down, fake energy up to the margin (fakes detached).
+        e_real = self.energy(x)
+        e_fake = self.energy(self.G(self.sample_z(n)).detach())
+        logs = self.update("D", losses.d_loss_ebgan(e_real, e_fake, c["margin"]))
+        # 2. G: low energy under the updated D, codes pulled apart.
+        fake = self.G(self.sample_z(n))
+        codes = self.D.encode(fake)
+        e_g = losses.reconstruction_energy(fake, self.D.decoder(codes), power=2)
+        loss_G = losses.g_loss_ebgan(e_g) + c["pt_weight"] * losses.pulling_away_term(codes)
+        logs.update(self.update("G", loss_G))
+        return {**logs, "energy_real": e_real.data.mean(), "energy_fake": e_fake.data.mean()}
