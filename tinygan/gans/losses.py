@@ -88,6 +88,7 @@ def class_loss(class_logits: Tensor, labels: Tensor) -> Tensor:
     """−E log P(C = c | X): ACGAN's L_C (Odena et al. 2017, eq. 3), negated to be minimised."""
     return F.cross_entropy(class_logits, labels)
 
+
 # -- energy-based GANs: D is an autoencoder, its energy is a reconstruction error ----------
 def reconstruction_energy(x: Tensor, recon: Tensor, power: int = 2) -> Tensor:
     """Each sample's energy, shape (N,): the mean over its pixels of |x - D(x)|^power.
