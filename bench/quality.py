@@ -230,7 +230,7 @@ def render(records: dict, pictures: dict) -> str:
             dates = sorted({r["date"][:10] for r in recs})
             when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
             pic = f"[seed {recs[0]['seed']}]({pictures[name]})" if name in pictures else ""
-            lines.append(f"| {name} | {cmd} | {', '.join(str(r['seed']) for r in recs)} | "
+            lines.append(f"| <a id=\"sb-{name}\"></a>{name} | {cmd} | {', '.join(str(r['seed']) for r in recs)} | "
                          + " | ".join(cells) + f" | {seconds} | {where}, {when} | {pic} |")
     versions = sorted({f"tinygan {r['tinygan']} at {r['commit']}"
                        + (" (+ uncommitted changes)" if r["uncommitted_changes"] else "")
