@@ -132,6 +132,8 @@ def run_one(name: str, command: str, seed: int, out_dir: str, quick: bool, env: 
     """Train and evaluate one seed of one entry; the JSON record (or one with an "error")."""
     run = os.path.join(out_dir, name, f"seed{seed}")
     shutil.rmtree(run, ignore_errors=True)                  # a rerun replaces the run
+    if run.startswith(ROOT + os.sep):   # the records are committed: no checkout's own path in them
+        run = os.path.relpath(run, ROOT)
     record = dict(entry=name, seed=seed, quick=quick, command=f"{command} --seed {seed}",
                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   load_before=round(os.getloadavg()[0], 2), **env)
@@ -349,7 +351,7 @@ def main(argv=None) -> int:
               flush=True)
         if seed == 0 and rec.get("samples"):
             os.makedirs(pictures, exist_ok=True)
-            shutil.copyfile(rec["samples"], os.path.join(pictures, f"{name}.png"))
+            shutil.copyfile(os.path.join(ROOT, rec["samples"]), os.path.join(pictures, f"{name}.png"))
     table = publish(results, doc, pictures)
     print(table)
     print(f"{len(jobs) - len(failed)} of {len(jobs)} runs in {time.perf_counter() - start:.0f} s; "
