@@ -76,9 +76,10 @@ ENTRIES = [
 ]
 TOY_DATA = ("ring8", "grid25")
 
+# (header, metric, decimals); decimals None: a count, whose extremes print as integers
 IMAGE_COLUMNS = [("FD ↓", "frechet_distance", 1), ("IS ↑", "inception_score", 2),
-                 ("classes present", "classes_present", 1), ("largest class %", "largest_class_pct", 1)]
-TOY_COLUMNS = [("modes covered", "modes_covered", 1), ("modes reached", "modes_reached", 1),
+                 ("classes present", "classes_present", None), ("largest class %", "largest_class_pct", 1)]
+TOY_COLUMNS = [("modes covered", "modes_covered", None), ("modes reached", "modes_reached", None),
                ("high quality %", "high_quality_pct", 1), ("median distance (std)", "median_distance_in_std", 1)]
 
 
@@ -189,13 +190,15 @@ def metric(record: dict, key: str) -> float:
     return float(e[key])
 
 
-def spread(values: list[float], decimals: int) -> str:
-    """mean (min–max); one value alone; all equal: that value."""
-    fmt = f"{{:.{decimals}f}}"
+def spread(values: list[float], decimals: int | None) -> str:
+    """mean (min–max); one value alone; all equal: that value.  Counts (decimals None): the
+    mean to one decimal, the extremes as the integers they are."""
+    fmt = f"{{:.{1 if decimals is None else decimals}f}}".format
+    ext = (lambda v: f"{v:.0f}") if decimals is None else fmt
     lo, hi, mean = min(values), max(values), statistics.fmean(values)
     if len(values) == 1 or lo == hi:
-        return fmt.format(mean)
-    return f"{fmt.format(mean)} ({fmt.format(lo)}–{fmt.format(hi)})"
+        return ext(mean)
+    return f"{fmt(mean)} ({ext(lo)}–{ext(hi)})"
 
 
 def machine_label(r: dict) -> str:

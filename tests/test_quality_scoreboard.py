@@ -52,6 +52,12 @@ def _store(results, rec):
         json.dump(rec, f)
 
 
+def test_spread_is_mean_and_extremes():
+    assert quality.spread([1.0, 2.0, 6.0], 2) == "3.00 (1.00–6.00)"
+    assert quality.spread([10, 10, 9], None) == "9.7 (9–10)"     # counts: integer extremes
+    assert quality.spread([8, 8], None) == "8" and quality.spread([4.25], 1) == "4.2"
+
+
 def _row(table, entry):
     """The table row of `entry` (a stored one carries an anchor for links: #sb-ENTRY)."""
     return next(line for line in table.splitlines()
@@ -82,13 +88,13 @@ def test_table_from_stored_records(tmp_path):
     assert table in text
 
     cells = [c.strip() for c in _row(table, "dcgan").split("|")[1:-1]]
-    assert cells[2:9] == ["0, 1, 2", "113.3 (100.0–130.0)", "4.00", "9.7 (9.0–10.0)",
+    assert cells[2:9] == ["0, 1, 2", "113.3 (100.0–130.0)", "4.00", "9.7 (9–10)",
                           "28.3 (20.0–40.0)", "60 (50–70)", "M1, 2026-12-01 to 2026-12-03"]
     assert cells[9] == "[seed 0](pictures/dcgan.png)"
     assert "not run yet: `python -m bench.quality --only gan`" in _row(table, "gan")
     toy = [c.strip() for c in _row(table, "gan-ring8").split("|")[1:-1]]
     # a busy machine (load average >= 1 when a run started) marks the time with *
-    assert toy[2:8] == ["0, 1", "0.0", "7.0 (6.0–8.0)", "1.2", "30.0", "55 (50–60)*"]
+    assert toy[2:8] == ["0, 1", "0", "7.0 (6–8)", "1.2", "30.0", "55 (50–60)*"]
     assert toy[9] == ""                                  # no picture stored for it
     assert "M1 = Intel Xeon, 2 cores, MKL" in table and "tinygan 0.1.0 at abc" in table
 
