@@ -65,7 +65,7 @@ ENTRIES = [
     ("vae", "tinygan train vae", "MLPs, Bernoulli likelihood"),
     ("aae", "tinygan train aae", "MLPs, Gaussian prior, z 2-D"),
     ("bigan", "tinygan train bigan", "MLPs on joint (x, z)"),
-    ("gan-ring8", "tinygan train gan --data ring8", "collapses"),
+    ("gan-ring8", "tinygan train gan --data ring8", "MLP nets"),
     ("gan-grid25", "tinygan train gan --data grid25", ""),
     ("cgan-ring8", "tinygan train cgan --data ring8", "label = mode"),
     ("lsgan-ring8", "tinygan train lsgan --data ring8", ""),
