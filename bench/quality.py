@@ -273,12 +273,12 @@ def publish(results: str, doc: str, pictures_dir: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 def parse_seeds(text: str) -> list[int]:
-    """`3` = seeds 0, 1, 2; `0,4` = seeds 0 and 4."""
+    """`3` = seeds 0, 1, 2; `0,4` = seeds 0 and 4; `2,` = seed 2 alone (a list of one)."""
     try:
-        seeds = [int(s) for s in text.split(",")]
+        seeds = list(dict.fromkeys(int(s) for s in text.split(",") if s.strip()))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected N or a comma-separated list of seeds, got {text!r}") from None
-    if len(seeds) == 1:
+    if "," not in text and len(seeds) == 1:
         if seeds[0] < 1:
             raise argparse.ArgumentTypeError(f"a seed count must be >= 1, got {seeds[0]}")
         return list(range(seeds[0]))
@@ -289,7 +289,7 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated entries (default: all; --list names them)")
     ap.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2],
-                    help="N (seeds 0..N-1) or a comma-separated list (default 3)")
+                    help="N (seeds 0..N-1) or a comma-separated list, 2, for seed 2 alone (default 3)")
     ap.add_argument("--quick", action="store_true",
                     help=f"{QUICK_STEPS} steps each, eval on {QUICK_EVAL_N} samples, everything under "
                          "--out (default a temporary folder): the pipeline's smoke test")

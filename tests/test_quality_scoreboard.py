@@ -31,6 +31,7 @@ def test_every_entry_is_a_command_the_cli_takes(name, command):
 def test_seeds_and_entries_arguments():
     assert quality.parse_seeds("3") == [0, 1, 2]
     assert quality.parse_seeds("0,4") == [0, 4]
+    assert quality.parse_seeds("2,") == [2] and quality.parse_seeds("2,2,1") == [2, 1]
     r = subprocess.run([sys.executable, "-m", "bench.quality", "--only", "dcgan,nope"], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 2 and "unknown entry nope" in r.stderr
