@@ -51,7 +51,11 @@ TOY_EVAL_N = 2500
 ENTRIES = [
     ("dcgan", "tinygan train dcgan", "the main job"),
     ("gan", "tinygan train gan", "MLP nets on digits"),
-    ("cgan", "tinygan train cgan", "MLP nets, one-hot labels"),
+    ("cgan", "tinygan train cgan", "MLP nets, one-hot labels, projection D"),
+    ("acgan", "tinygan train acgan", "DCGAN nets, auxiliary class head"),
+    ("sngan", "tinygan train sngan", "DCGAN nets, spectral norm, hinge, n_dis 5"),
+    ("ebgan", "tinygan train ebgan", "autoencoder D, margin, pulling-away term"),
+    ("began", "tinygan train began", "autoencoder D, L1, k_t control"),
     ("lsgan", "tinygan train lsgan", "DCGAN nets, least squares"),
     ("wgan", "tinygan train wgan", "DCGAN nets, weight clipping, n_critic 5"),
     ("wgan_gp", "tinygan train wgan_gp", "DCGAN nets, gradient penalty, n_critic 5"),
@@ -78,7 +82,8 @@ TOY_DATA = ("ring8", "grid25")
 
 # (header, metric, decimals); decimals None: a count, whose extremes print as integers
 IMAGE_COLUMNS = [("FD ↓", "frechet_distance", 1), ("IS ↑", "inception_score", 2),
-                 ("classes present", "classes_present", None), ("largest class %", "largest_class_pct", 1)]
+                 ("classes present", "classes_present", None), ("largest class %", "largest_class_pct", 1),
+                 ("class agreement % (conditional)", "class_agreement_pct", 1)]
 TOY_COLUMNS = [("modes covered", "modes_covered", None), ("modes reached", "modes_reached", None),
                ("high quality %", "high_quality_pct", 1), ("median distance (std)", "median_distance_in_std", 1)]
 
@@ -182,11 +187,15 @@ def load_records(results: str) -> dict:
     return out
 
 
-def metric(record: dict, key: str) -> float:
+def metric(record: dict, key: str) -> float | None:
+    """The record's value of a column; None where the run has no such metric (class
+    agreement exists for conditional variants only)."""
     e = record["eval"]
     if key == "largest_class_pct":
         h = e["class_histogram"]
         return 100.0 * max(h) / sum(h)
+    if key == "class_agreement_pct":
+        return None if "class_agreement" not in e else 100.0 * float(e["class_agreement"])
     return float(e[key])
 
 
@@ -225,7 +234,8 @@ def render(records: dict, pictures: dict) -> str:
                 lines.append(f"| {name} | {cmd} | — | " + " | ".join("" for _ in columns)
                              + f" | | not run yet: `python -m bench.quality --only {name}` | |")
                 continue
-            cells = [spread([metric(r, key) for r in recs], d) for _, key, d in columns]
+            values = [[v for v in (metric(r, key) for r in recs) if v is not None] for _, key, _ in columns]
+            cells = [spread(v, d) if v else "" for v, (_, _, d) in zip(values, columns)]
             busy = any(r["load_before"] >= 1.0 for r in recs)
             seconds = spread([r["train_seconds"] for r in recs], 0) + ("*" if busy else "")
             for r in recs:
