@@ -1,6 +1,7 @@
 """Per-data-kind recipes (`Variant.recipes`, `default_steps`, `default_batch_size`) and the
 step counts of variants whose generator moves every n_critic-th step."""
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -84,6 +85,32 @@ def test_resume_keeps_the_config_the_run_started_with(tmp_path, monkeypatch):
     train("wgan_gp", data="ring8", steps=1, batch_size=16, out=str(tmp_path / "new"),
           options=SMALL, progress=False)
     assert meta_of(str(tmp_path / "new"))["config"]["z_dim"] == 3
+
+
+def test_an_interrupted_run_resumes_bit_for_bit_with_the_decay(tmp_path, monkeypatch):
+    """The decayed rate depends on the step and the run's length, both in the checkpoint: 8
+    steps straight == Ctrl-C after 3, then --resume.  (A run taken further with a larger
+    --steps decays over its new length.)"""
+    kw = dict(data="ring8", steps=8, batch_size=16, options=SMALL, progress=False)
+    train("wgan_gp", out=str(tmp_path / "straight"), **kw)
+    real_step = WGANGP.train_step
+
+    def step(self, x, y=None):                 # Ctrl-C during step 4
+        out = real_step(self, x, y)
+        if self.steps_done == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+    monkeypatch.setattr(WGANGP, "train_step", step)
+    assert train("wgan_gp", out=str(tmp_path / "split"), **kw)["interrupted"]
+    monkeypatch.setattr(WGANGP, "train_step", real_step)
+    assert train("wgan_gp", out=str(tmp_path / "split"), resume=True, progress=False)["steps"] == 8
+    with np.load(tmp_path / "straight" / "checkpoints" / "last.npz") as a, \
+            np.load(tmp_path / "split" / "checkpoints" / "last.npz") as b:
+        assert a.files == b.files
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    log = lambda d: open(tmp_path / d / "log.jsonl").read()   # noqa: E731
+    assert log("straight") == log("split")
 
 
 def test_variants_v_and_train_help_show_each_kinds_values(capsys):

@@ -169,7 +169,8 @@ class Variant:
         """Set the optimizers' learning rate to the config's `lr` × (1 - t/T) at step t of a
         run of T steps (`total_steps`, which train() sets): the linear decay to zero of the
         WGAN-GP authors' code.  Late small steps let G settle on the modes instead of jittering
-        around them at the full rate.  Without a known run length the rate stays `lr`."""
+        around them at the full rate.  Without a known run length the rate stays `lr`.  A run
+        taken further (`--resume --steps` more) decays over its new length from where it is."""
         scale = 1.0
         if self.total_steps:
             scale = max(0.0, 1.0 - self.steps_done / self.total_steps)
