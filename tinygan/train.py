@@ -42,15 +42,6 @@ def default_batch_size(cls, kind: str) -> int:
     return cls.default_batch_size.get(kind, DEFAULT_BATCH_SIZE)
 
 
-def step_counts(n_critic: int, steps: int) -> str:
-    """What `steps` minibatch updates of D amount to, for a variant whose G moves on every
-    n_critic-th of them: "25000 critic steps = 5000 generator steps"; "" when n_critic is 1
-    (each step then updates both players)."""
-    if n_critic <= 1:
-        return ""
-    return f"{steps} critic steps = {steps // n_critic} generator steps"
-
-
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite."""
 

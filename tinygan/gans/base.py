@@ -191,8 +191,8 @@ class Variant:
     def make_nets(self, arch: str = "dcgan", d_batch_norm: bool = True, g_extra: int = 0,
                   d_extra: int = 0, toy_hidden: int = 128, toy_layers: int = 2):
         """(G, D) for this data.  Toys: ReLU MLPs, `toy_layers` hidden layers of `toy_hidden`
-        units each.  Images: `arch` "mlp" (the Keras MNIST
-        nets) or "dcgan" (the all-conv nets, data padded to a power of two).  `g_extra` widens
+        units each.  Images: `arch` "mlp" (the Keras MNIST nets) or "dcgan" (the all-conv
+        nets, data padded to a power of two).  `g_extra` widens
         G's input and `d_extra` D's input (features for MLPs, channels for conv nets) — room
         for the label or code of conditional variants."""
         from .nets import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
