@@ -9,7 +9,9 @@ WGAN (Arjovsky, Chintala & Bottou 2017, Algorithm 1):
 WGAN-GP (Gulrajani et al. 2017, Algorithm 1): the clipping is replaced by the penalty
     λ E[(‖∇x̂ f(x̂)‖ - 1)²] on random interpolates x̂ — a gradient of a gradient, which tinygan
     gets from create_graph=True.  λ = 10, Adam(1e-4, β = (0, 0.9)), n_critic = 5, and no batch
-    norm in the critic (the penalty is per sample; BN would couple the samples).
+    norm in the critic (the penalty is per sample; BN would couple the samples).  On the 2-D
+    toys the authors' toy recipe instead (`WGANGP.recipes`): λ = 0.1, Adam β = (0.5, 0.9), z of
+    2 dimensions, 512-unit ReLU nets, batch 256, and the learning rate decayed linearly to 0.
 
 One `train_step` = one critic update on one batch; G moves on every n_critic-th step.
 """
