@@ -163,15 +163,33 @@ def _show(value) -> str:
     return str(value)
 
 
+KIND_NAMES = {"image": "images", "toy": "2-D toys"}
+
+
 def variant_details(cls) -> list[str]:
-    """A variant's default step count and its options (default, type, range), as lines."""
-    from .train import DEFAULT_STEPS
-    kinds = {"image": "images", "toy": "2-D toys"}
-    steps = ", ".join(f"{cls.default_steps.get(k, DEFAULT_STEPS[k])} on {kinds[k]}"
-                      for k in cls.data_kinds)
-    lines = [f"default --steps: {steps}", "options (--set KEY=VALUE):"]
+    """A variant's default steps and batch size, and its options (default, type, range), as
+    lines; a value its recipe for one kind of data changes is shown with that kind's value."""
+    from .train import default_batch_size, default_steps
+    kinds = [k for k in ("image", "toy") if k in cls.data_kinds]
+    on = {k: f" on {KIND_NAMES[k]}" for k in kinds}
+    lines = ["default --steps: " + ", ".join(f"{default_steps(cls, k)}{on[k]}" for k in kinds)]
+    n_critic = {k: int(cls.defaults_for(k).get("n_critic", 1)) for k in kinds}
+    if any(n > 1 for n in n_critic.values()):  # say what a step counts
+        lines.append("  (critic steps: G moves every n_critic-th, so "
+                     + ", ".join(f"{default_steps(cls, k) // n_critic[k]} generator steps{on[k]}"
+                                 for k in kinds) + ")")
+    lines.append("default --batch-size: "
+                 + ", ".join(f"{default_batch_size(cls, k)}{on[k]}" for k in kinds))
+    lines.append("options (--set KEY=VALUE):")
     specs = cls.options()
-    pairs = [(f"{k}={_show(v)}", specs[k].describe()) for k, v in cls.defaults.items()]
+    pairs = []
+    for key, value in cls.defaults.items():
+        text = f"{key}={_show(value)}"
+        other = [f"{KIND_NAMES[k]}: {_show(cls.recipes[k][key])}" for k in kinds
+                 if key in cls.recipes.get(k, {}) and cls.recipes[k][key] != value]
+        if other:
+            text += f" ({'; '.join(other)})"
+        pairs.append((text, specs[key].describe()))
     w = max(len(a) for a, _ in pairs)
     return lines + [f"  {a:<{w}}  {b}" for a, b in pairs]
 
@@ -242,9 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "swissroll")
     t.add_argument("--data-dir", type=path, default=None, help="where the dataset files are")
     t.add_argument("--steps", type=int, default=None,
-                   help="training steps (default: the variant's, e.g. 600 for dcgan on images; "
-                        "`tinygan train VARIANT --help` shows it)")
-    t.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
+                   help="training steps, each one minibatch update of D (for wgan/wgan_gp a "
+                        "critic step; G moves every n_critic steps) (default: the variant's, "
+                        "e.g. 600 for dcgan on images; `tinygan train VARIANT --help` shows it)")
+    t.add_argument("--batch-size", type=int, default=None,
+                   help="examples per step (default: the variant's for the data, 64 unless "
+                        "`tinygan train VARIANT --help` says otherwise)")
     t.add_argument("--seed", type=int, default=0,
                    help="seeds the weights, noise and data order: the same seed, the same run "
                         "(default 0)")

@@ -32,6 +32,15 @@ from .checkpoint import build_from_checkpoint  # noqa: F401  (tinygan.train.buil
 from .gans import get as get_variant
 
 DEFAULT_STEPS = {"toy": 3000, "image": 2000}
+DEFAULT_BATCH_SIZE = 64
+
+
+def default_steps(cls, kind: str) -> int:
+    return cls.default_steps.get(kind, DEFAULT_STEPS[kind])
+
+
+def default_batch_size(cls, kind: str) -> int:
+    return cls.default_batch_size.get(kind, DEFAULT_BATCH_SIZE)
 
 
 class TrainingDiverged(RuntimeError):
@@ -103,7 +112,7 @@ def latest_grid(out: str) -> str | None:
 
 
 def train(variant: str = "dcgan", data: str | None = None, steps: int | None = None,
-          batch_size: int = 64, seed: int = 0, device: str = "cpu", out: str | None = None,
+          batch_size: int | None = None, seed: int = 0, device: str = "cpu", out: str | None = None,
           resume: bool = False, sample_every: int | None = None,
           checkpoint_every: int | None = None, data_dir: str | None = None,
           options: dict | None = None, progress: bool = True) -> dict:
@@ -119,7 +128,7 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     backend.check_device(device)
     if device == "cuda" and not backend.cuda_available():
         raise RuntimeError("--device cuda: no working CUDA device (CuPy missing, or no GPU/driver)")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     out = out or os.path.join("runs", variant)
     paths = _paths(out)
@@ -146,7 +155,8 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
             return _summary(variant, meta["data"], out, done, steps, done, 0.0, last, False)
     dataset = datasets.load(data or "mnist", root=data_dir)
     kind = dataset.kind
-    steps = cls.default_steps.get(kind, DEFAULT_STEPS[kind]) if steps is None else steps
+    steps = default_steps(cls, kind) if steps is None else steps
+    batch_size = default_batch_size(cls, kind) if batch_size is None else batch_size
     if steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
     sample_every = sample_every or max(1, steps // 10)
@@ -155,6 +165,7 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     backend.manual_seed(seed)
     model = cls(dataset.shape[1:], num_classes=dataset.num_classes if cls.needs_labels else None,
                 config=options, device=device)
+    model.total_steps = steps                # for a learning-rate schedule over the run
     loader = datasets.DataLoader(dataset, batch_size=batch_size, seed=seed)
     start = 0
     if resume:
@@ -190,8 +201,11 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
         pass
 
     from tqdm import tqdm
+    # With n_critic > 1 a step is one critic update and G moves every n_critic-th step: the
+    # bar counts critic steps and shows the generator steps (the papers' "iterations") too.
+    n_critic = int(model.config.get("n_critic", 1))
     bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress,
-               desc=f"{variant}", dynamic_ncols=True)
+               desc=variant if n_critic <= 1 else f"{variant} critic steps", dynamic_ncols=True)
     last, t0, interrupted = {}, time.time(), False
     os.makedirs(paths["samples"], exist_ok=True)
     try:
@@ -212,8 +226,8 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
                 model.steps_done += 1
                 last.update(losses)
                 log.write(json.dumps({"step": step + 1, **losses}) + "\n")
-                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
                 done = step + 1
+                bar.set_postfix(progress_fields(last, done, n_critic), refresh=False)
                 if done % sample_every == 0 or done == steps:
                     log.flush()
                     save_samples(model, os.path.join(paths["samples"], f"step_{done:06d}.png"), dataset)
@@ -230,6 +244,13 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
             signal.signal(signal.SIGINT, old_handler)
     return _summary(variant, dataset.name, out, model.steps_done, steps, start,
                     time.time() - t0, last, interrupted)
+
+
+def progress_fields(losses: dict, done: int, n_critic: int = 1) -> dict:
+    """The progress bar's fields after `done` steps: the generator steps when they differ from
+    the steps (n_critic > 1), then the latest losses."""
+    fields = {"generator_steps": done // n_critic} if n_critic > 1 else {}
+    return {**fields, **{k: f"{v:.3f}" for k, v in losses.items()}}
 
 
 def _summary(variant, data, out, done, target, start, seconds, last, interrupted) -> dict:

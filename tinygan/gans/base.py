@@ -23,6 +23,20 @@ ONE transfer at the end of the step (`backend.fetch_scalars`).  The variant's ow
 device scalars and all, stays callable as `train_step_on_device` (for a caller that fetches
 less often, or checks that nothing inside a step synchronises).
 
+Defaults per kind of data.  One set of defaults rarely suits both 28×28 digits and 2-D toys,
+so a variant may give, beside `defaults`, the recipe it is best at on each kind:
+
+    recipes = {"toy": dict(z_dim=2, toy_hidden=512), "image": dict(lr=2e-4)}
+    default_steps = {"toy": 20000, "image": 2000}       # `tinygan train` without --steps
+    default_batch_size = {"toy": 256}                   # without --batch-size (else 64)
+
+A recipe entry overrides `defaults` for that kind of data; the user's `config` (`--set`)
+overrides both.  `defaults_for(kind)` is the result, `check_config(config, kind)` checks
+against it, and the constructor knows the kind from the data's shape (1-D samples: "toy").
+The run's checkpoint saves the full config it trained with, so a resumed run keeps its
+values even if a recipe changes later.  Recipes are checked when the class is defined: a
+name that is not in `defaults`, or a value out of its option's range, fails at import.
+
 Every `Module` and `Optimizer` attribute is found by the base class, so checkpoints, device
 moves and train/eval switches need no code in the variant.
 
@@ -53,17 +67,21 @@ class Variant:
     limits: dict = {}                      # ranges beyond options.COMMON's: {"levels": ">= 1"}
     data_kinds: tuple = ("image", "toy")   # what data it can train on
     needs_labels: bool = False
+    recipes: dict = {}                     # {"toy": {...}, "image": {...}}: overrides of defaults
     default_steps: dict = {}               # {"image": N, "toy": M}: `tinygan train` without --steps
+    default_batch_size: dict = {}          # {"toy": 256}: without --batch-size (else 64)
+    total_steps: int | None = None         # the run's length, set by train(); see decayed_lr
 
     def __init__(self, data_shape: tuple, num_classes: int | None = None,
                  config: dict | None = None, device: str = "cpu"):
         self.data_shape = tuple(data_shape)
         self.num_classes = num_classes
         self.device = backend.check_device(device)
-        self.config = self.check_config(config)
+        self.is_toy = len(self.data_shape) == 1
+        self.data_kind = "toy" if self.is_toy else "image"
+        self.config = self.check_config(config, self.data_kind)
         if self.needs_labels and not num_classes:
             raise ValueError(f"{self.name} is class-conditional and needs a labelled dataset")
-        self.is_toy = len(self.data_shape) == 1
         if self.is_toy and "toy" not in self.data_kinds:
             raise ValueError(f"{self.name} trains on image data only, got samples of shape {self.data_shape}")
         self.build()
@@ -77,11 +95,20 @@ class Variant:
         return options_of(cls.defaults, cls.limits)
 
     @classmethod
-    def check_config(cls, config: dict | None) -> dict:
-        """The defaults updated with `config`, each value checked against its option's type and
-        range (text from `--set` is read as that type).  ValueError for an unknown name or a bad
-        value, before anything is built."""
-        specs, out = cls.options(), dict(cls.defaults)
+    def defaults_for(cls, kind: str | None) -> dict:
+        """The defaults on data of this kind ("toy" or "image"): `defaults` updated with that
+        kind's recipe.  None: the plain `defaults`."""
+        if kind is not None and kind not in ("toy", "image"):
+            raise ValueError(f"data kind must be 'toy' or 'image', got {kind!r}")
+        return {**cls.defaults, **cls.recipes.get(kind, {})}
+
+    @classmethod
+    def check_config(cls, config: dict | None, kind: str | None = None) -> dict:
+        """`defaults_for(kind)` updated with `config`, each value checked against its option's
+        type and range (text from `--set` is read as that type).  ValueError for an unknown
+        name or a bad value, before anything is built.  Without `kind` (not yet known) the
+        names and values are checked all the same, against the plain defaults."""
+        specs, out = cls.options(), cls.defaults_for(kind)
         for k, v in (config or {}).items():
             if k not in specs:
                 close = difflib.get_close_matches(k, list(specs), n=1)
@@ -90,6 +117,22 @@ class Variant:
                                  f"{', '.join(sorted(specs))}")
             out[k] = specs[k].check(v)
         return out
+
+    @classmethod
+    def _check_recipes(cls) -> None:
+        """A recipe names only known options, with values in range, for kinds the variant trains
+        on: checked once, when the class is defined."""
+        for table in ("recipes", "default_steps", "default_batch_size"):
+            for kind in getattr(cls, table):
+                if kind not in cls.data_kinds:
+                    raise TypeError(f"{cls.__name__}.{table}: {kind!r} is not one of its "
+                                    f"data kinds {cls.data_kinds}")
+        specs = cls.options()
+        for kind, recipe in cls.recipes.items():
+            for k, v in recipe.items():
+                if k not in specs:
+                    raise TypeError(f"{cls.__name__}.recipes[{kind!r}]: {k!r} is not in its defaults")
+                specs[k].check(v)
 
     # -- to be written by each variant -------------------------------------------------------
     def build(self) -> None:
@@ -106,6 +149,7 @@ class Variant:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        cls._check_recipes()
         step = cls.__dict__.get("train_step")
         if step is None:                       # inherited: already wrapped by the parent
             return
@@ -121,6 +165,19 @@ class Variant:
         out = self.G(z, y) if self.needs_labels else self.G(z)
         return self.from_net(out)
 
+    def decayed_lr(self, *optimizers) -> None:
+        """Set the optimizers' learning rate to the config's `lr` × (1 - t/T) at step t of a
+        run of T steps (`total_steps`, which train() sets): the linear decay to zero of the
+        WGAN-GP authors' code.  Late small steps let G settle on the modes instead of jittering
+        around them at the full rate.  Without a known run length the rate stays `lr`.  A run
+        taken further (`--resume --steps` more) decays over its new length from where it is."""
+        scale = 1.0
+        if self.total_steps:
+            scale = max(0.0, 1.0 - self.steps_done / self.total_steps)
+        for opt in optimizers:
+            for group in opt.param_groups:
+                group["lr"] = self.config["lr"] * scale
+
     def adam(self, *nets, lr: float | None = None):
         """Adam over the parameters of `nets` (one optimizer for all of them), with the
         config's `lr` (unless given), `beta1` and `beta2` — the optimizer nearly every GAN
@@ -132,9 +189,10 @@ class Variant:
 
     # -- the standard nets, shared by most variants ---------------------------------------------
     def make_nets(self, arch: str = "dcgan", d_batch_norm: bool = True, g_extra: int = 0,
-                  d_extra: int = 0, toy_hidden: int = 128):
-        """(G, D) for this data.  Toys: ReLU MLPs.  Images: `arch` "mlp" (the Keras MNIST
-        nets) or "dcgan" (the all-conv nets, data padded to a power of two).  `g_extra` widens
+                  d_extra: int = 0, toy_hidden: int = 128, toy_layers: int = 2):
+        """(G, D) for this data.  Toys: ReLU MLPs, `toy_layers` hidden layers of `toy_hidden`
+        units each.  Images: `arch` "mlp" (the Keras MNIST nets) or "dcgan" (the all-conv
+        nets, data padded to a power of two).  `g_extra` widens
         G's input and `d_extra` D's input (features for MLPs, channels for conv nets) — room
         for the label or code of conditional variants."""
         from .nets import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
@@ -142,9 +200,9 @@ class Variant:
         c, g_in = self.config, self.z_dim + g_extra
         self.pad_to = None
         if self.is_toy:
-            return (MLPGenerator(self.z_dim, self.data_shape, hidden=(toy_hidden,) * 2,
+            return (MLPGenerator(self.z_dim, self.data_shape, hidden=(toy_hidden,) * toy_layers,
                                  batch_norm=False, slope=0, out_tanh=False, in_dim=g_in),
-                    MLPDiscriminator(self.data_shape, hidden=(toy_hidden,) * 2, slope=0,
+                    MLPDiscriminator(self.data_shape, hidden=(toy_hidden,) * toy_layers, slope=0,
                                      in_dim=flat_size(self.data_shape) + d_extra))
         if arch == "mlp":
             return (MLPGenerator(self.z_dim, self.data_shape, in_dim=g_in),

@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass
 
 # Ranges of the names most variants share, so a variant's own `limits` stay short.
-COMMON = dict(z_dim=">= 1", ngf=">= 1", ndf=">= 1", toy_hidden=">= 1", hidden=">= 1",
-              d_hidden=">= 1", lr="> 0", beta1="[0, 1)", beta2="[0, 1)", n_critic=">= 1",
+COMMON = dict(z_dim=">= 1", ngf=">= 1", ndf=">= 1", toy_hidden=">= 1", toy_layers=">= 1",
+              hidden=">= 1", d_hidden=">= 1", lr="> 0", beta1="[0, 1)", beta2="[0, 1)", n_critic=">= 1",
               gp_weight=">= 0", arch=("mlp", "dcgan"), likelihood=("auto", "bernoulli", "gaussian"))
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

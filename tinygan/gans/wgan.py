@@ -9,7 +9,9 @@ WGAN (Arjovsky, Chintala & Bottou 2017, Algorithm 1):
 WGAN-GP (Gulrajani et al. 2017, Algorithm 1): the clipping is replaced by the penalty
     λ E[(‖∇x̂ f(x̂)‖ - 1)²] on random interpolates x̂ — a gradient of a gradient, which tinygan
     gets from create_graph=True.  λ = 10, Adam(1e-4, β = (0, 0.9)), n_critic = 5, and no batch
-    norm in the critic (the penalty is per sample; BN would couple the samples).
+    norm in the critic (the penalty is per sample; BN would couple the samples).  On the 2-D
+    toys the authors' toy recipe instead (`WGANGP.recipes`): λ = 0.1, Adam β = (0.5, 0.9), z of
+    2 dimensions, 512-unit ReLU nets, batch 256, and the learning rate decayed linearly to 0.
 
 One `train_step` = one critic update on one batch; G moves on every n_critic-th step.
 """
@@ -65,16 +67,28 @@ class WGAN(_Wasserstein):
 class WGANGP(_Wasserstein):
     name = "wgan_gp"
     paper = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs"
-    summary = "critic without BN, gradient penalty λ=10, Adam 1e-4 (0, 0.9), n_critic 5"
+    summary = ("critic without BN, gradient penalty λ=10, Adam 1e-4 (0, 0.9), n_critic 5; "
+               "2-D toys: the authors' toy recipe")
     defaults = dict(z_dim=100, arch="dcgan", ngf=64, ndf=64, lr=1e-4, beta1=0.0, beta2=0.9,
-                    gp_weight=10.0, n_critic=5, toy_hidden=256)
+                    gp_weight=10.0, n_critic=5, lr_decay="none", toy_hidden=512, toy_layers=3)
+    limits = dict(lr_decay=("none", "linear"))
+    # The toy recipe of the authors' code (gan_toy.py): 3 hidden ReLU layers of 512 units in
+    # both nets, z of 2 dimensions, λ = 0.1, Adam β = (0.5, 0.9), batch 256; plus the linear
+    # learning-rate decay of their CIFAR code, which the 3-std quality count needs.
+    # (toy_hidden and toy_layers are that recipe's already: they only shape the toy nets.)
+    recipes = {"toy": dict(z_dim=2, gp_weight=0.1, beta1=0.5, lr_decay="linear")}
+    default_steps = {"toy": 20000}
+    default_batch_size = {"toy": 256}
 
     def build(self):
         c = self.config
-        self.G, self.D = self.make_nets(c["arch"], d_batch_norm=False, toy_hidden=c["toy_hidden"])
+        self.G, self.D = self.make_nets(c["arch"], d_batch_norm=False, toy_hidden=c["toy_hidden"],
+                                       toy_layers=c["toy_layers"])
         self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
 
     def train_step(self, x, y=None):
+        if self.config["lr_decay"] == "linear":
+            self.decayed_lr(self.opt_G, self.opt_D)
         n, x = x.shape[0], self.to_net(x)
         fake = self.G(self.sample_z(n)).detach()
         wasserstein_loss = losses.d_loss_wasserstein(self.D(x), self.D(fake))
