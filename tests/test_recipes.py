@@ -181,3 +181,20 @@ def test_every_registered_recipe_is_a_valid_config():
     for name, cls in VARIANTS.items():
         for kind in cls.data_kinds:
             assert cls.check_config(None, kind) == cls.defaults_for(kind), name
+
+
+def test_a_run_saved_before_an_option_existed_loads_and_resumes_as_it_was_trained(tmp_path):
+    """wgan_gp's toy nets gained `toy_layers` (now 3) and `lr_decay` (toys: linear): a run saved
+    before has neither key, and must come back with 2 layers and no decay, not the new recipe."""
+    out = str(tmp_path / "old")
+    train("wgan_gp", data="ring8", steps=2, batch_size=16, out=out, progress=False,
+          options=dict(toy_hidden=8, toy_layers=2, lr_decay="none"))
+    ckpt = os.path.join(out, "checkpoints", "last.npz")
+    state, meta = checkpoint.load(ckpt)
+    for key in ("toy_layers", "lr_decay"):          # as a run of the earlier version saved it
+        del meta["config"][key]
+    checkpoint.save(ckpt, state, meta)
+    model, _, _ = build_from_checkpoint(out)
+    assert (model.config["toy_layers"], model.config["lr_decay"]) == (2, "none")
+    s = train("wgan_gp", out=out, steps=3, resume=True, progress=False)
+    assert (s["start"], s["steps"]) == (2, 3)

@@ -143,7 +143,8 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
         if data != meta["data"] or variant != meta["variant"]:
             raise ValueError(f"resume: {out} holds a {meta['variant']} run on {meta['data']}, "
                              f"not {variant} on {data}")
-        seed, batch_size, options = meta["seed"], meta["batch_size"], meta.get("config")
+        seed, batch_size = meta["seed"], meta["batch_size"]
+        options = cls.saved_config(meta.get("config"))
         steps = meta.get("steps") if steps is None else steps    # the run's own length
         done = int(meta["step"])
         if steps is not None and steps < done:

@@ -70,6 +70,9 @@ class Variant:
     recipes: dict = {}                     # {"toy": {...}, "image": {...}}: overrides of defaults
     default_steps: dict = {}               # {"image": N, "toy": M}: `tinygan train` without --steps
     default_batch_size: dict = {}          # {"toy": 256}: without --batch-size (else 64)
+    # Options added after runs were saved without them, each with the value that reproduces
+    # those runs: a saved config is complete, so a key it lacks predates the option.
+    legacy_options: dict = {}
     total_steps: int | None = None         # the run's length, set by train(); see decayed_lr
 
     def __init__(self, data_shape: tuple, num_classes: int | None = None,
@@ -101,6 +104,12 @@ class Variant:
         if kind is not None and kind not in ("toy", "image"):
             raise ValueError(f"data kind must be 'toy' or 'image', got {kind!r}")
         return {**cls.defaults, **cls.recipes.get(kind, {})}
+
+    @classmethod
+    def saved_config(cls, config: dict | None) -> dict | None:
+        """A config read from a checkpoint, completed with `legacy_options` where it predates
+        them (so an old run resumes, and loads, as it was trained)."""
+        return None if config is None else {**cls.legacy_options, **config}
 
     @classmethod
     def check_config(cls, config: dict | None, kind: str | None = None) -> dict:

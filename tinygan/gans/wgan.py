@@ -77,6 +77,7 @@ class WGANGP(_Wasserstein):
     # learning-rate decay of their CIFAR code, which the 3-std quality count needs.
     # (toy_hidden and toy_layers are that recipe's already: they only shape the toy nets.)
     recipes = {"toy": dict(z_dim=2, gp_weight=0.1, beta1=0.5, lr_decay="linear")}
+    legacy_options = dict(toy_layers=2, lr_decay="none")     # runs saved before 2026-12-04
     default_steps = {"toy": 20000}
     default_batch_size = {"toy": 256}
 
