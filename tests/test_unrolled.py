@@ -220,3 +220,8 @@ def test_checkpoint_round_trip(tmp_path, monkeypatch):
     z = Tensor(np.ones((3, 4), np.float32))
     np.testing.assert_array_equal(model.sample(3, z=z), ref.sample(3, z=z))
     assert model.opt_D.state[0]["step"] == 3
+
+
+def test_images_are_refused_with_the_command_to_use():
+    with pytest.raises(ValueError, match="--data ring8"):
+        create("unrolled", (1, 28, 28))

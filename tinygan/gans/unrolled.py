@@ -10,11 +10,12 @@ Algorithm (one step; f(θ_G, θ_D) = E_x log D(x) + E_z log(1 - D(G(z))), D asce
        gradient, differentiated), not the first-order term that holds θ_D^K fixed.
     3. D takes its ordinary step  θ_D ← θ_D^1  (the optimizer's real step on the same batch;
        the unrolled copies are thrown away).
-G and D update from the same state (simultaneous), as the paper's equations (6)-(7).
+G and D update from the same state (simultaneous), as in the paper's two update equations.
 
 Defaults: the paper's 2-D mixture experiment (appendix A) — G and D ReLU MLPs with two hidden
 layers of 128 units, z ~ N(0, I_256), Adam β1 = 0.5, G lr 1e-3, D lr 1e-4, K = 5; the paper
-trains with batches of 512 (`--batch-size 512`).  With K = 0, f_K = f: the plain minimax GAN.
+shows 25,000 steps on batches of 512 (its Figure 1); here 2000 steps (`--batch-size` is the command line's:
+each G step costs ~K+1 D backward passes on a CPU).  With K = 0, f_K = f: the plain minimax GAN.
 `g_loss=nonsaturating` swaps f_K for -E log D(G(z); θ_D^K) (Goodfellow's alternative).
 """
 from __future__ import annotations
@@ -59,9 +60,14 @@ class Unrolled(Variant):
     defaults = dict(z_dim=256, unroll=5, lr_G=1e-3, lr_D=1e-4, beta1=0.5, beta2=0.999,
                     toy_hidden=128, g_loss="minimax")
     limits = dict(unroll=">= 0", lr_G="> 0", lr_D="> 0", g_loss=("minimax", "nonsaturating"))
+    data_kinds = ("toy",)
+    default_steps = {"toy": 2000}     # the paper's figure: 25,000 (docs/unrolled.md: why)
 
     def build(self):
         c = self.config
+        if not self.is_toy:
+            raise ValueError(f"{self.name} trains on the 2-D toys only (the paper's mixture "
+                             f"experiment): add --data ring8 (or grid25)")
         self.G, self.D = self.make_nets("mlp", toy_hidden=c["toy_hidden"])
         self.opt_G = self.adam(self.G, lr=c["lr_G"])
         self.opt_D = self.adam(self.D, lr=c["lr_D"])
