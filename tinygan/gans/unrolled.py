@@ -14,8 +14,9 @@ G and D update from the same state (simultaneous), as in the paper's two update 
 
 Defaults: the paper's 2-D mixture experiment (appendix A) — G and D ReLU MLPs with two hidden
 layers of 128 units, z ~ N(0, I_256), Adam β1 = 0.5, G lr 1e-3, D lr 1e-4, K = 5; the paper
-shows 25,000 steps on batches of 512 (its Figure 1); here 2000 steps (`--batch-size` is the command line's:
-each G step costs ~K+1 D backward passes on a CPU).  With K = 0, f_K = f: the plain minimax GAN.
+shows 25,000 steps on batches of 512 (its Figure 1); here 5000 steps (`--batch-size` is the
+command line's); each G step costs ~K+1 D backward passes.  With K = 0, f_K = f: the plain
+minimax GAN.
 `g_loss=nonsaturating` swaps f_K for -E log D(G(z); θ_D^K) (Goodfellow's alternative).
 """
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Unrolled(Variant):
                     toy_hidden=128, g_loss="minimax")
     limits = dict(unroll=">= 0", lr_G="> 0", lr_D="> 0", g_loss=("minimax", "nonsaturating"))
     data_kinds = ("toy",)
-    default_steps = {"toy": 2000}     # the paper's figure: 25,000 (docs/unrolled.md: why)
+    default_steps = {"toy": 5000}     # the paper's figure: 25,000 (docs/unrolled.md: why)
 
     def build(self):
         c = self.config
