@@ -74,6 +74,7 @@ ENTRIES = [
     ("cgan-ring8", "tinygan train cgan --data ring8", "label = mode"),
     ("lsgan-ring8", "tinygan train lsgan --data ring8", ""),
     ("wgan-ring8", "tinygan train wgan --data ring8", ""),
+    ("unrolled-ring8", "tinygan train unrolled --data ring8", "K = 5 unrolled D steps"),
     ("wgan_gp-ring8", "tinygan train wgan_gp --data ring8", "the authors' toy recipe, 20,000 critic steps"),
     ("wgan_gp-grid25", "tinygan train wgan_gp --data grid25", "the same recipe"),
 ]
