@@ -29,7 +29,7 @@ from .module import Module, Parameter
 
 __all__ = ["Sequential", "ModuleList", "Identity", "Linear", "Conv2d", "ConvTranspose2d",
            "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU",
-           "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding", "Dropout"]
+           "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding", "Dropout", "Dropout2d"]
 
 
 def _empty_parameter(shape, device, dtype) -> Parameter:
@@ -457,15 +457,21 @@ class Upsample(Module):
 class Dropout(Module):
     """Training: zero each element with probability p and scale the rest by 1/(1-p);
     eval: the identity."""
+    _op = staticmethod(F.dropout)
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
         self.p = p
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.training)
+        return self._op(x, self.p, self.training)
 
     def extra_repr(self):
         return f"p={self.p}, inplace=False"
+
+
+class Dropout2d(Dropout):
+    """Dropout of whole channels of NCHW input (one draw per (n, c)); eval: the identity."""
+    _op = staticmethod(F.dropout2d)
