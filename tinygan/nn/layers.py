@@ -237,14 +237,9 @@ class Embedding(Module):
 # ---------------------------------------------------------------------------------------
 # Batch normalisation
 
-class _BatchNorm(Module):
-    """y = (x - mean) / sqrt(var + eps) · weight + bias, statistics per channel (dim 1).
-
-    Training: batch statistics, and the running ones move towards them by `momentum`
-    (the unbiased batch variance, as torch; `momentum=None` gives the cumulative average
-    1/num_batches_tracked).  Eval: the running statistics.  `track_running_stats=False`
-    keeps no buffers and always uses batch statistics.
-    """
+class _NormBase(Module):
+    """The state of a normalisation layer, as torch's: weight and bias (C,) when affine;
+    buffers running_mean, running_var (C,) and num_batches_tracked () when tracking."""
     _ranks: tuple = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
@@ -282,6 +277,20 @@ class _BatchNorm(Module):
             init.ones_(self.weight)
             init.zeros_(self.bias)
 
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """y = (x - mean) / sqrt(var + eps) · weight + bias, statistics per channel (dim 1).
+
+    Training: batch statistics, and the running ones move towards them by `momentum`
+    (the unbiased batch variance, as torch; `momentum=None` gives the cumulative average
+    1/num_batches_tracked).  Eval: the running statistics.  `track_running_stats=False`
+    keeps no buffers and always uses batch statistics.
+    """
+
     def forward(self, x):
         return self._batch_norm(x, None)
 
@@ -312,10 +321,6 @@ class _BatchNorm(Module):
                 self.weight, self.bias, use_batch_stats, momentum, self.eps)
         y = F.batch_norm(*args) if negative_slope is None else F.batch_norm_act(*args, negative_slope)
         return y.reshape(y.shape[:3]) if sequence else y
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
