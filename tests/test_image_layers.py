@@ -208,3 +208,205 @@ def test_instance_norm_matches_torch(rng):
     ours.eval(), theirs.eval()
     np.testing.assert_allclose(ours(_t(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10,
                                atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# padding: reflect, replicate, circular (NumPy's reflect, edge, wrap) and the layers
+
+NP_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def test_reflection_pad_hand_computed():
+    x = _t(np.array([[[[1.0, 2.0, 3.0]]]]))
+    np.testing.assert_array_equal(F.pad(x, (2, 1), mode="reflect").data.ravel(), [3, 2, 1, 2, 3, 2])
+    np.testing.assert_array_equal(F.pad(x, (2, 1), mode="replicate").data.ravel(), [1, 1, 1, 2, 3, 3])
+    np.testing.assert_array_equal(F.pad(x, (2, 1), mode="circular").data.ravel(), [2, 3, 1, 2, 3, 1])
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("shape, pad", [((2, 1, 3, 5), (1, 2, 0, 1)), ((1, 2, 4, 3), (2, 2, 3, 3)),
+                                        ((1, 1, 2, 2), (1, 1, 1, 1)), ((2, 3, 5), (4, 1))])
+def test_pad_modes_against_numpy_and_derivatives(rng, mode, shape, pad):
+    # (2, 2, 3, 3) on 4x3 and (1, 1, 1, 1) on 2x2 are reflection widths of size - 1
+    x = _t(rng.standard_normal(shape))
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        widths[x.ndim - 1 - k] = pad[2 * k:2 * k + 2]
+    np.testing.assert_array_equal(F.pad(x, pad, mode=mode).data, np.pad(x.data, widths, mode=NP_MODE[mode]))
+
+    def fn(x):
+        return F.tanh(F.pad(x, pad, mode=mode))
+    assert gradcheck(fn, (x,))
+    assert gradgradcheck(fn, (x,))
+
+
+def test_reflection_pad_gradient_adds_mirrored_positions():
+    x = _t(np.zeros((1, 1, 1, 3)))
+    F.pad(x, (2, 2), mode="reflect").sum().backward()
+    # output reads positions [2, 1, 0, 1, 2, 1, 0]: each input gets one per read
+    np.testing.assert_array_equal(x.grad.data.ravel(), [2, 3, 2])
+
+
+def test_pad_layers(rng):
+    x = _t(rng.standard_normal((2, 3, 4, 5)))
+    np.testing.assert_array_equal(nn.ZeroPad2d(2)(x).data, np.pad(x.data, [(0, 0)] * 2 + [(2, 2)] * 2))
+    np.testing.assert_array_equal(nn.ZeroPad2d((1, 0, 2, 3))(x).data,
+                                  np.pad(x.data, [(0, 0), (0, 0), (2, 3), (1, 0)]))
+    np.testing.assert_array_equal(nn.ConstantPad2d(1, 0.5)(x).data,
+                                  np.pad(x.data, [(0, 0)] * 2 + [(1, 1)] * 2, constant_values=0.5))
+    for layer, np_mode in ((nn.ReflectionPad2d((3, 4, 1, 3)), "reflect"),
+                           (nn.ReplicationPad2d((3, 4, 1, 3)), "edge"),
+                           (nn.CircularPad2d((3, 4, 1, 3)), "wrap")):
+        np.testing.assert_array_equal(layer(x).data, np.pad(x.data, [(0, 0), (0, 0), (1, 3), (3, 4)],
+                                                            mode=np_mode))
+    np.testing.assert_array_equal(nn.ReflectionPad2d(1)(x[0]).data,
+                                  np.pad(x.data[0], [(0, 0), (1, 1), (1, 1)], mode="reflect"))
+    assert repr(nn.ReflectionPad2d((1, 2, 0, 1))) == "ReflectionPad2d((1, 2, 0, 1))"
+    assert repr(nn.ZeroPad2d(2)) == "ZeroPad2d((2, 2, 2, 2))"
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: F.pad(_t(np.zeros((1, 1, 3, 3))), (3, 3, 0, 0), mode="reflect"),
+     r"Padding size should be less than the corresponding input dimension.*\(3, 3\) at dimension 3"),
+    (lambda: nn.ReflectionPad2d((0, 0, 1, 2))(_t(np.zeros((1, 1, 2, 5)))), r"\(1, 2\) at dimension 2"),
+    (lambda: F.pad(_t(np.zeros((1, 1, 3, 3))), (4, 0), mode="circular"), "wrapping around more than once"),
+    (lambda: F.pad(_t(np.zeros((1, 1, 3, 3))), (1, 1), mode="symmetric"), "pad: mode must be one of"),
+    (lambda: nn.ReflectionPad2d((1, 2, 3)), r"ReflectionPad2d: padding must be an int or 4 ints"),
+    (lambda: nn.ZeroPad2d(1)(_t(np.zeros((3, 3)))), r"ZeroPad2d: expected 3-D"),
+])
+def test_pad_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# ---------------------------------------------------------------------------------------
+# pixel shuffle
+
+def test_pixel_shuffle_hand_computed_and_inverse(rng):
+    x = _t(np.arange(8.0).reshape(1, 8, 1, 1))           # C = 2 groups of r² = 4 channels
+    y = F.pixel_shuffle(x, 2)
+    np.testing.assert_array_equal(y.data, [[[[0, 1], [2, 3]], [[4, 5], [6, 7]]]])
+    x = _t(rng.standard_normal((2, 12, 3, 5)))
+    y = nn.PixelShuffle(2)(x)
+    assert y.shape == (2, 3, 6, 10)
+    # the definition: y[n, c, h*r + i, w*r + j] = x[n, c*r*r + i*r + j, h, w]
+    n, c, h, w, i, j = 1, 2, 2, 4, 1, 0
+    assert y.data[n, c, h * 2 + i, w * 2 + j] == x.data[n, c * 4 + i * 2 + j, h, w]
+    np.testing.assert_array_equal(nn.PixelUnshuffle(2)(y).data, x.data)
+    np.testing.assert_array_equal(F.pixel_shuffle(x[0], 2).data, y.data[0])      # unbatched
+
+
+def test_pixel_shuffle_derivatives(rng):
+    x = _t(rng.standard_normal((1, 9, 2, 1)))
+    assert gradcheck(lambda x: F.tanh(F.pixel_shuffle(x, 3)), (x,))
+    assert gradgradcheck(lambda x: F.tanh(F.pixel_shuffle(x, 3)), (x,))
+    z = _t(rng.standard_normal((1, 2, 4, 2)))
+    assert gradcheck(lambda z: F.tanh(F.pixel_unshuffle(z, 2)), (z,))
+    assert gradgradcheck(lambda z: F.tanh(F.pixel_unshuffle(z, 2)), (z,))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: F.pixel_shuffle(_t(np.zeros((1, 3, 2, 2))), 2), r"input.size\(-3\)=3 is not divisible by 4"),
+    (lambda: F.pixel_unshuffle(_t(np.zeros((1, 3, 3, 2))), 2), r"height.*input.size\(-2\)=3"),
+    (lambda: F.pixel_shuffle(_t(np.zeros((1, 4, 2, 2))), 0), "upscale_factor must be a positive integer"),
+    (lambda: F.pixel_shuffle(_t(np.zeros((4, 2))), 2), "at least 3 dimensions"),
+])
+def test_pixel_shuffle_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# ---------------------------------------------------------------------------------------
+# bilinear and bicubic resizing
+
+def _bilinear_naive(x, OH, OW, align_corners):
+    """Loop oracle: sample each output pixel at its source position (torch's convention)."""
+    N, C, H, W = x.shape
+    y = np.zeros((N, C, OH, OW))
+
+    def src(o, i, n):
+        if align_corners:
+            return o * (i - 1) / (n - 1) if n > 1 else 0.0
+        return max((o + 0.5) * i / n - 0.5, 0.0)
+    for p in range(OH):
+        sh = src(p, H, OH)
+        h0 = min(int(sh), H - 1)
+        h1, lh = min(h0 + 1, H - 1), sh - h0
+        for q in range(OW):
+            sw = src(q, W, OW)
+            w0 = min(int(sw), W - 1)
+            w1, lw = min(w0 + 1, W - 1), sw - w0
+            y[:, :, p, q] = ((1 - lh) * ((1 - lw) * x[:, :, h0, w0] + lw * x[:, :, h0, w1])
+                             + lh * ((1 - lw) * x[:, :, h1, w0] + lw * x[:, :, h1, w1]))
+    return y
+
+
+def test_bilinear_hand_computed():
+    # [0, 1] doubled: samples at -0.25 (clamped to 0), 0.25, 0.75, 1.25 (edge: stays 1)
+    x = _t(np.array([[[[0.0, 1.0]]]]))
+    np.testing.assert_allclose(F.interpolate(x, size=(1, 4), mode="bilinear").data.ravel(),
+                               [0, 0.25, 0.75, 1], atol=1e-15)
+    np.testing.assert_allclose(F.interpolate(x, size=(1, 4), mode="bilinear", align_corners=True).data.ravel(),
+                               [0, 1 / 3, 2 / 3, 1], atol=1e-15)
+
+
+@pytest.mark.parametrize("shape, out", [((2, 3, 3, 5), (6, 10)), ((1, 1, 4, 4), (3, 7)), ((1, 2, 1, 3), (2, 3))])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_bilinear_against_loops_and_derivatives(rng, shape, out, align_corners):
+    x = _t(rng.standard_normal(shape))
+    y = F.interpolate(x, size=out, mode="bilinear", align_corners=align_corners)
+    np.testing.assert_allclose(y.data, _bilinear_naive(x.data, *out, align_corners), atol=1e-12)
+
+    def fn(x):
+        return F.tanh(F.interpolate(x, size=out, mode="bilinear", align_corners=align_corners))
+    assert gradcheck(fn, (x,))
+    assert gradgradcheck(fn, (x,))
+
+
+def test_bicubic_hand_computed_properties_and_derivatives(rng):
+    # align_corners, 3 -> 5: output 1 samples s = 0.5, taps at -1, 0, 1, 2 (the -1 clamped to 0)
+    # with Keys' weights for t = 1/2, a = -0.75: (-3/32, 19/32, 19/32, -3/32).
+    x = _t(np.array([1.0, 2.0, 4.0]).reshape(1, 1, 1, 3))
+    y = F.interpolate(x, size=(1, 5), mode="bicubic", align_corners=True).data.ravel()
+    assert y[1] == pytest.approx((-3 + 19) / 32 * 1 + 19 / 32 * 2 - 3 / 32 * 4, abs=1e-14)
+    np.testing.assert_allclose(y[[0, 2, 4]], [1, 2, 4], atol=1e-14)       # on-grid samples
+    # The weights sum to 1, so constants stay constant.
+    const = F.interpolate(_t(np.full((1, 1, 3, 3), 2.5)), scale_factor=3, mode="bicubic").data
+    np.testing.assert_allclose(const, 2.5, rtol=1e-12)
+    x = _t(rng.standard_normal((1, 2, 3, 4)))
+
+    def fn(x):
+        return F.tanh(F.interpolate(x, scale_factor=2, mode="bicubic"))
+    assert gradcheck(fn, (x,))
+    assert gradgradcheck(fn, (x,))
+
+
+def test_upsample_layer_modes(rng):
+    x = _t(rng.standard_normal((1, 2, 3, 3)))
+    up = nn.Upsample(scale_factor=2, mode="bilinear")
+    np.testing.assert_allclose(up(x).data, _bilinear_naive(x.data, 6, 6, False), atol=1e-12)
+    assert repr(up) == "Upsample(scale_factor=2.0, mode='bilinear')"
+    assert nn.Upsample(size=(4, 5))(x).shape == (1, 2, 4, 5)
+    assert repr(nn.Upsample(size=(4, 5))) == "Upsample(size=(4, 5), mode='nearest')"
+    with pytest.raises(ValueError, match="align_corners option can only be set"):
+        nn.Upsample(scale_factor=2, align_corners=True)(x)
+
+
+def test_resizing_and_pixel_shuffle_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    tF = torch.nn.functional
+    x = rng.standard_normal((2, 4, 5, 3))
+    tx = torch.tensor(x)
+    for kwargs in ({"scale_factor": 2}, {"scale_factor": 3}, {"size": (7, 4)}, {"scale_factor": 1.5},
+                   {"scale_factor": 2.5, "recompute_scale_factor": True}):
+        for mode in ("bilinear", "bicubic"):
+            for ac in (False, True):
+                ours = F.interpolate(_t(x), mode=mode, align_corners=ac, **kwargs).data
+                theirs = tF.interpolate(tx, mode=mode, align_corners=ac, **kwargs).numpy()
+                np.testing.assert_allclose(ours, theirs, atol=1e-12, err_msg=f"{mode} {ac} {kwargs}")
+    np.testing.assert_array_equal(F.pixel_shuffle(_t(x), 2).data, tF.pixel_shuffle(tx, 2).numpy())
+    y = rng.standard_normal((2, 3, 6, 4))
+    np.testing.assert_array_equal(F.pixel_unshuffle(_t(y), 2).data, tF.pixel_unshuffle(torch.tensor(y), 2).numpy())
+    for mode in ("reflect", "replicate", "circular"):
+        for pad in ((2, 2, 4, 4), (0, 1, 3, 0)):
+            np.testing.assert_array_equal(F.pad(_t(x), pad, mode=mode).data, tF.pad(tx, pad, mode=mode).numpy())

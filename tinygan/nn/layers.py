@@ -444,17 +444,24 @@ class Unflatten(Module):
 
 
 class Upsample(Module):
-    """Upsample NCHW input by `scale_factor` (nearest neighbour by default)."""
+    """Resize NCHW input to `size` or by `scale_factor` (2 when neither is given), with
+    mode "nearest" (default), "bilinear" or "bicubic": F.interpolate's arguments."""
 
-    def __init__(self, scale_factor=2, mode: str = "nearest"):
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                 recompute_scale_factor=None):
         super().__init__()
-        self.scale_factor, self.mode = scale_factor, mode
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
 
     def forward(self, x):
-        return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode)
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
 
     def extra_repr(self):
         sf = self.scale_factor
+        if sf is None and self.size is not None:
+            return f"size={self.size!r}, mode={self.mode!r}"
+        sf = 2 if sf is None else sf
         sf = float(sf) if isinstance(sf, (int, float)) else tuple(float(s) for s in sf)
         return f"scale_factor={sf}, mode={self.mode!r}"
 
