@@ -485,3 +485,28 @@ def test_unet_skip_concatenates_and_differentiates(rng):
     assert gradgradcheck(fn, (small,))
     with pytest.raises(ValueError, match="UNetSkip: the inner module maps"):
         nn.UNetSkip(nn.Conv2d(2, 2, 3, dtype=np.float64))(x)
+
+
+# ---------------------------------------------------------------------------------------
+# Every backend: the same values and gradients as the NumPy references
+
+def test_new_ops_on_each_device(device, to_dev, rng):
+    x = rng.standard_normal((2, 4, 5, 3))
+    g = rng.standard_normal((2, 4, 5, 3))
+    X = Tensor(to_dev(x), requires_grad=True)
+    y = F.instance_norm(X, weight=Tensor(to_dev(np.full(4, 2.0))))
+    np.testing.assert_allclose(y.detach().numpy(), 2 * _instance_norm_np(x), atol=1e-10)
+    y.backward(Tensor(to_dev(g)))
+    xhat = _instance_norm_np(x)                          # d/dx of w·xhat per plane: w·inv_std·P(g)
+    inv_std = 1 / np.sqrt(x.var(axis=(2, 3), keepdims=True) + 1e-5)
+    P = g - g.mean((2, 3), keepdims=True) - xhat * (g * xhat).mean((2, 3), keepdims=True)
+    np.testing.assert_allclose(X.grad.numpy(), 2 * inv_std * P, atol=1e-9)
+    for mode, np_mode in (("reflect", "reflect"), ("replicate", "edge")):
+        np.testing.assert_array_equal(F.pad(X, (2, 1, 4, 3), mode=mode).detach().numpy(),
+                                      np.pad(x, [(0, 0), (0, 0), (4, 3), (2, 1)], mode=np_mode))
+    np.testing.assert_allclose(F.interpolate(X, size=(7, 6), mode="bilinear").detach().numpy(),
+                               _bilinear_naive(x, 7, 6, False), atol=1e-12)
+    np.testing.assert_array_equal(F.pixel_unshuffle(F.pixel_shuffle(X, 2), 2).detach().numpy(), x)
+    tg.manual_seed(0)
+    kept = (F.dropout2d(X, 0.5).detach().numpy() != 0).all(axis=(2, 3))
+    assert 0 < kept.sum() < kept.size
