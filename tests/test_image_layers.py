@@ -510,3 +510,12 @@ def test_new_ops_on_each_device(device, to_dev, rng):
     tg.manual_seed(0)
     kept = (F.dropout2d(X, 0.5).detach().numpy() != 0).all(axis=(2, 3))
     assert 0 < kept.sum() < kept.size
+
+
+@pytest.mark.parametrize("make", ["ReflectionPad2d((1, 2, 0, 1))", "ZeroPad2d(2)", "ConstantPad2d(1, 0.5)",
+                                  "ReplicationPad2d(3)", "CircularPad2d(1)", "PixelShuffle(2)",
+                                  "PixelUnshuffle(3)", "Upsample(scale_factor=2, mode='bilinear')",
+                                  "Upsample(size=(4, 5))", "PReLU(3)", "Dropout2d(0.3)"])
+def test_layer_reprs_match_torch(make):
+    torch = pytest.importorskip("torch")
+    assert repr(eval("nn." + make)) == repr(eval("torch.nn." + make))
