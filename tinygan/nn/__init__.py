@@ -6,13 +6,14 @@
 from . import init, utils
 from .layers import (BatchNorm1d, BatchNorm2d, BatchNormAct1d, BatchNormAct2d, Conv2d,
                      ConvTranspose2d, Dropout, Embedding, Flatten, Identity, LeakyReLU, Linear,
-                     ModuleList, ReLU, Sequential, Sigmoid, Tanh, Unflatten, Upsample)
+                     ModuleList, ReLU, Sequential, Sigmoid, SyncBatchNorm, Tanh, Unflatten,
+                     Upsample)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter
 from .stateless import functional_call
 
 __all__ = ["Module", "Parameter", "IncompatibleKeys", "init", "utils", "Sequential", "ModuleList",
            "Identity", "Linear", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
-           "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Flatten",
-           "Unflatten", "Upsample", "Embedding", "Dropout", "BCELoss", "BCEWithLogitsLoss",
-           "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "functional_call"]
+           "BatchNormAct1d", "BatchNormAct2d", "SyncBatchNorm", "LeakyReLU", "ReLU", "Tanh",
+           "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding", "Dropout", "BCELoss",
+           "BCEWithLogitsLoss", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "functional_call"]
