@@ -363,6 +363,8 @@ def main(argv=None) -> int:
         # read a leading `--quick` as one of ours.
         argv = ["bench", "--", *argv[1:]]
     args = build_parser().parse_args(argv)
+    if _ranks() and _ranks()[0] != 0:
+        warnings.simplefilter("ignore")    # under mpiexec rank 0 speaks for all: no N copies
     from .checkpoint import CheckpointError
     from .train import RunExists, TrainingDiverged
     try:

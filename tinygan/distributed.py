@@ -229,8 +229,9 @@ def shard(n_global: int) -> slice:
 
 
 def per_sample(n: int, draw):
-    """`draw(n)` (an array or Tensor, or a tuple of them) for this rank's n samples: in a data-parallel step every rank draws the
-    numbers of the whole global batch, `draw(n * size())`, and keeps its own slice.
+    """`draw(n)` (an array or Tensor, or a tuple of them) for this rank's n samples: in a
+    data-parallel step every rank draws the numbers of the whole global batch,
+    `draw(n * size())`, and keeps its own slice.
 
     Every rank's generator is seeded alike and makes the same draws, so the generators stay
     in step, each sample gets the number one process with the whole batch would have given
@@ -273,6 +274,11 @@ def _nccl_setup(local_rank: int):
     import cupy
     from cupy.cuda import nccl
     cupy.cuda.Device(local_rank).use()
+    try:                                    # the numba.cuda kernels: the same GPU
+        from numba import cuda as numba_cuda
+        numba_cuda.select_device(local_rank)
+    except ImportError:
+        pass
     comm = _world()
     uid = nccl.get_unique_id() if comm.Get_rank() == 0 else None
     uid = comm.bcast(uid, root=0)           # once per run: a pickled id is fine here

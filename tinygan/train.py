@@ -184,7 +184,11 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
             rows = _read_log(paths["log"], upto=done)
             last = {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}
             return _summary(variant, meta["data"], out, done, steps, done, 0.0, last, False)
+    if not root:                   # rank 0 first: one download, then the others read it
+        distributed.barrier()
     dataset = datasets.load(data or "mnist", root=data_dir)
+    if root and world > 1:
+        distributed.barrier()
     kind = dataset.kind
     steps = default_steps(cls, kind) if steps is None else steps
     batch_size = default_batch_size(cls, kind) if batch_size is None else batch_size
