@@ -204,17 +204,23 @@ def test_collectives_and_sync_batch_norm_on_two_ranks():
 WGAN_GP = ["wgan_gp", "--data", "ring8", "--steps", "5", "--batch-size", "64",
            "--set", "toy_hidden=32"]
 DCGAN = ["dcgan", "--steps", "5", "--batch-size", "16", "--set", "ngf=8", "--set", "ndf=8"]
+# BEGAN's k moves with the batch's losses: a fast-moving k shows whether it follows the
+# global batch's (the same k on every rank) or each rank's own
+BEGAN = ["began", "--steps", "5", "--batch-size", "16", "--set", "ngf=8", "--set", "ndf=8",
+         "--set", "code_dim=8", "--set", "k0=0.2", "--set", "lambda_k=0.05"]
 
 
 @needs_mpi
 def test_two_ranks_train_as_one_process_with_the_whole_batch(tmp_path):
     """5 steps on 2 ranks (global batch B) = 5 steps in 1 process (batch B), to float32
-    rounding: wgan_gp on ring8 (5 critic steps and a G step, the penalty's double backward)
-    and dcgan with sync_bn=true; dcgan without it differs (per-rank BN statistics)."""
+    rounding: wgan_gp on ring8 (5 critic steps and a G step, the penalty's double backward),
+    dcgan with sync_bn=true, and began (its k); dcgan without sync_bn differs (per-rank BN
+    statistics)."""
     quiet = ["--quiet", "--sample-every", "5"]
     r = mpiexec("train", "train", *WGAN_GP, *quiet, "--out", tmp_path / "wgan_gp2", "--then",
                 "train", *DCGAN, "--set", "sync_bn=true", *quiet, "--out", tmp_path / "dcgan2",
-                "--then", "train", *DCGAN, *quiet, "--out", tmp_path / "dcgan2_local_bn")
+                "--then", "train", *DCGAN, *quiet, "--out", tmp_path / "dcgan2_local_bn",
+                "--then", "train", *BEGAN, *quiet, "--out", tmp_path / "began2")
     assert r.returncode == 0, r.stdout + r.stderr
 
     def one_process(words, out, **options):
@@ -224,12 +230,14 @@ def test_two_ranks_train_as_one_process_with_the_whole_batch(tmp_path):
                      options=dict(w.split("=") for w in words if "=" in w) | options)
     one_process(WGAN_GP, "wgan_gp1")
     one_process(DCGAN, "dcgan1", sync_bn="true")
+    one_process(BEGAN, "began1")
     _assert_same_run(tmp_path / "wgan_gp1", tmp_path / "wgan_gp2", "wgan_gp")
     _assert_same_run(tmp_path / "dcgan1", tmp_path / "dcgan2", "dcgan sync_bn=true")
+    _assert_same_run(tmp_path / "began1", tmp_path / "began2", "began")
     with pytest.raises(AssertionError):
         _assert_same_run(tmp_path / "dcgan1", tmp_path / "dcgan2_local_bn", "dcgan, local BN")
 
-    for run in ("wgan_gp2", "dcgan2", "dcgan2_local_bn"):
+    for run in ("wgan_gp2", "dcgan2", "dcgan2_local_bn", "began2"):
         folder = tmp_path / run
         assert sorted(p.name for p in folder.glob("writer_rank*")) == ["writer_rank0"], run
         log = (folder / "log.jsonl").read_text().splitlines()

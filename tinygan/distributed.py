@@ -217,6 +217,16 @@ def data_parallel_active() -> bool:
     return _data_parallel and size() > 1
 
 
+def batch_mean(*values) -> tuple:
+    """Copies of `values` (per-rank batch means, arrays), averaged over the ranks inside a
+    data-parallel step (one Allreduce for all), as they are: the means over the global batch.
+    For state a variant updates from its losses (BEGAN's k), which must move alike everywhere."""
+    values = tuple(v.copy() for v in values)
+    if data_parallel_active():
+        allreduce_(values)
+    return values
+
+
 def shard(n_global: int) -> slice:
     """This rank's part of a global batch of `n_global` samples: contiguous, equal parts
     (rank r holds samples r*B/N .. (r+1)*B/N - 1).  ValueError unless N divides it."""
