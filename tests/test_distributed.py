@@ -78,6 +78,48 @@ def test_cuda_with_fewer_gpus_than_ranks_on_the_node_is_refused(monkeypatch):
     distributed.select_device("cpu")                       # nothing to choose on the CPU
 
 
+# Every variant's per-sample draws (noise, labels, codes, penalty weights, augmentations) go
+# through `per_sample`: the steps of test_host_syncs, plus DiffAugment and BEGAN.
+from test_host_syncs import SMALL_CONV, STEPS  # noqa: E402
+
+SMALLER = {"lapgan": dict(z_dim=4, g0_hidden=8, d0_hidden=8, ngf=4, ndf=4),   # dropout too
+           "infogan": dict(ngf=4, ndf=4, fc=8, q_hidden=4)}
+DRAWS = [(n, s, {**c, **SMALLER.get(n, {})}) for i, (n, s, c) in enumerate(STEPS)
+         if n not in [m for m, _, _ in STEPS[:i]]]                 # one configuration each
+DRAWS += [("dcgan", (1, 8, 8), dict(SMALL_CONV, diffaugment="color,translation,cutout")),
+          ("began", (1, 8, 8), dict(z_dim=4, ngf=4, ndf=4, code_dim=4))]
+
+
+@pytest.mark.parametrize("name, shape, config", DRAWS,
+                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(DRAWS)])
+def test_a_rank_draws_what_one_process_draws_for_the_whole_batch(monkeypatch, name, shape, config):
+    """Rank 1 of 2 with half the batch leaves the generator where one process with the whole
+    batch does: it drew the global batch's numbers (a draw of its own n would leave it short,
+    and give both ranks the same noise)."""
+    from tinygan.gans import create
+    from tinygan.gans.registry import get
+    labels = get(name).needs_labels or name == "cgan"
+    rng = np.random.default_rng(0)
+    x = np.tanh(rng.standard_normal((8,) + shape)).astype(np.float32)
+    y = rng.integers(0, 3, 8)
+
+    def generator_after_two_steps(part, ranks):
+        tinygan.manual_seed(0)
+        model = create(name, shape, num_classes=3 if labels else None, config=config)
+        with monkeypatch.context() as m:
+            m.setattr(distributed, "rank", lambda: ranks[0])
+            m.setattr(distributed, "size", lambda: ranks[1])
+            for _ in range(2):
+                with distributed.data_parallel():
+                    model.train_step(tinygan.tensor(x[part]),
+                                     tinygan.tensor(y[part]) if labels else None)
+                model.steps_done += 1
+        return tinygan.backend.get_rng("cpu").bit_generator.state
+
+    assert generator_after_two_steps(slice(4, 8), (1, 2)) == \
+        generator_after_two_steps(slice(0, 8), (0, 1))
+
+
 def _bn_inputs(shape, seed=0):
     rng = np.random.default_rng(seed)
     C = shape[1]
