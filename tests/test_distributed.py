@@ -44,6 +44,8 @@ def test_a_single_process_is_rank_0_of_1_without_mpi4py():
         assert not distributed.data_parallel_active()
         assert distributed.per_sample(4, lambda m: np.arange(m)).tolist() == [0, 1, 2, 3]
     assert distributed.allreduce_scalars({"loss": 1.5}) == {"loss": 1.5}
+    with pytest.raises(TypeError, match="average=False to sum integers"):
+        distributed.allreduce_([np.arange(3)])
 
 
 def test_a_launcher_without_mpi4py_is_a_clear_error(monkeypatch):

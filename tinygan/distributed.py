@@ -152,6 +152,9 @@ def allreduce_(arrays, average: bool = True):
     with `average` by the mean.  Every rank must call it with arrays of the same shapes, in
     the same order.  Returns `arrays`."""
     arrays = list(arrays)
+    if average and any(np.dtype(a.dtype).kind != "f" for a in arrays):
+        raise TypeError("allreduce_(average=True) takes floating-point arrays; "
+                        "pass average=False to sum integers")
     comm = _world()
     if comm is None or comm.Get_size() == 1 or not arrays:
         return arrays
