@@ -19,8 +19,9 @@ needs neither mpi4py nor an MPI library.
 One message per call.  The arrays of a call are copied into ONE contiguous buffer per dtype
 (in practice one: every gradient is float32), reduced with ONE buffer-protocol `Allreduce`
 (upper-case mpi4py: the bytes go straight to MPI, never through pickle), and copied back.  A
-step that sent each of DCGAN's 30-odd gradient arrays on its own would pay the network's
-latency 30 times; one buffer pays it once and lets MPI pick its large-message algorithm.
+step that sent each of DCGAN's gradient arrays on its own would pay the network's latency 18
+times (D's 8 arrays, G's 10); one buffer per optimizer step pays it twice, and lets MPI pick
+its large-message algorithm.
 
 GPUs (`device="cuda"`): one GPU per rank, the rank's number among the ranks of its node
 choosing it; arrays that live on the GPU are reduced by NCCL (`cupy.cuda.nccl`), whose
