@@ -1,22 +1,22 @@
-"""linear, dropout, embedding, pad: small ops built from the differentiable ones.
+"""linear, dropout, embedding: small ops built from the differentiable ones.
 
     linear     y = x W^T + b          (W is (out, in), as torch stores it; one op, see Linear)
     dropout    y = x * m / (1 - p)    m ~ Bernoulli(1 - p), fixed for the backward
+               (dropout2d: one m per channel)
     embedding  y = W[idx]             the backward scatter-adds rows (GetItemGrad)
-    pad        y = x framed by a constant; the backward crops the frame off again
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import kernels
-from ..autograd import Function, Tensor, as_tensor
+from .. import distributed, kernels
+from ..autograd import Function, Tensor
 from ..backend import get_array_module, get_rng
 from .activation import _float_tensor
 from .arith import where
 from .shape import getitem
 
-__all__ = ["linear", "dropout", "embedding", "pad"]
+__all__ = ["linear", "dropout", "dropout2d", "embedding"]
 
 
 def _same_device(opname, **tensors):
@@ -77,15 +77,35 @@ def dropout(x, p: float = 0.5, training: bool = True):
     """Zero each element with probability p and scale the survivors by 1/(1-p) (inverted
     dropout: the expectation is unchanged, so eval mode is the identity)."""
     x = _float_tensor(x, "dropout")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    return _dropout(x, p, training, x.shape, "dropout")
+
+
+def dropout2d(x, p: float = 0.5, training: bool = True):
+    """Zero whole channels of NCHW input with probability p, scale the rest by 1/(1-p):
+    neighbouring pixels are correlated, so dropping single ones barely regularises a conv."""
+    x = _float_tensor(x, "dropout2d")
+    if x.ndim != 4:
+        raise ValueError(f"dropout2d: input must be 4-D NCHW, got shape {x.shape}")
+    return _dropout(x, p, training, x.shape[:2] + (1, 1), "dropout2d")
+
+
+def _dropout(x, p, training, mask_shape, op):
+    """x * m / (1-p) with m ~ Bernoulli(1-p) of `mask_shape` (broadcast against x), drawn from
+    the library's seeded generator so that `manual_seed` replays the same masks."""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: p must be in [0, 1], got {p!r}")
     if not training or p == 0.0:
         return x
     xp = get_array_module(x.data)
     if p == 1.0:
-        return x * xp.zeros(x.shape, dtype=x.dtype)
+        return x * xp.zeros(mask_shape, dtype=x.dtype)
     rng = get_rng("cpu" if xp is np else "cuda")
-    keep = (rng.random(x.shape) >= p).astype(x.dtype)
+    # In a data-parallel step dim 0 is this rank's slice of the batch: its masks are its rows
+    # of the whole batch's, as every per-sample draw (distributed.per_sample).
+    def draw(m):
+        return rng.random((m,) + tuple(mask_shape[1:])) >= p
+    keep = (distributed.per_sample(mask_shape[0], draw) if len(mask_shape) else draw(1)[0]).astype(x.dtype)
     keep *= x.dtype.type(1.0 / (1.0 - p))
     return x * Tensor(keep)
 
@@ -112,36 +132,3 @@ def embedding(idx, weight):
     bad = (raw < 0) | (raw >= weight.shape[0])
     rows = getitem(weight, xp.where(bad, 0, raw).astype(np.int64))
     return where(bad[..., None], weight.dtype.type(np.nan), rows)
-
-
-class Pad(Function):
-    """Constant padding.  `widths` is NumPy's ((before, after), ...) per axis."""
-
-    def __init__(self, widths, value):
-        self.widths, self.value = widths, value
-
-    def forward(self, x):
-        return get_array_module(x).pad(x, self.widths, mode="constant",
-                                       constant_values=self.value)
-
-    def backward(self, gy):
-        crop = tuple(slice(b, gy.shape[i] - a) for i, (b, a) in enumerate(self.widths))
-        return getitem(gy, crop)
-
-
-def pad(x, pad, mode: str = "constant", value: float = 0.0):
-    """torch.nn.functional.pad, constant mode: `pad` lists (before, after) pairs starting from
-    the LAST dimension, e.g. (1, 1, 2, 2) pads W by 1 and H by 2 on each side."""
-    x = as_tensor(x)
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
-    pad = tuple(int(p) for p in pad)
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(f"pad: pad must hold pairs for at most {x.ndim} dimensions, got {pad} "
-                         f"for input {x.shape}")
-    if any(p < 0 for p in pad):
-        raise ValueError(f"pad: negative padding (cropping) is not supported, got {pad}")
-    widths = [(0, 0)] * x.ndim
-    for k in range(len(pad) // 2):
-        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
-    return Pad(tuple(widths), value)(x)

@@ -28,8 +28,9 @@ from . import init
 from .module import Module, Parameter
 
 __all__ = ["Sequential", "ModuleList", "Identity", "Linear", "Conv2d", "ConvTranspose2d",
-           "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU",
+           "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "SyncBatchNorm", "LeakyReLU", "ReLU",
            "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding", "Dropout"]
+__all__ += ["PReLU", "Dropout2d"]
 
 
 def _empty_parameter(shape, device, dtype) -> Parameter:
@@ -237,14 +238,9 @@ class Embedding(Module):
 # ---------------------------------------------------------------------------------------
 # Batch normalisation
 
-class _BatchNorm(Module):
-    """y = (x - mean) / sqrt(var + eps) · weight + bias, statistics per channel (dim 1).
-
-    Training: batch statistics, and the running ones move towards them by `momentum`
-    (the unbiased batch variance, as torch; `momentum=None` gives the cumulative average
-    1/num_batches_tracked).  Eval: the running statistics.  `track_running_stats=False`
-    keeps no buffers and always uses batch statistics.
-    """
+class _NormBase(Module):
+    """The state of a normalisation layer, as torch's: weight and bias (C,) when affine;
+    buffers running_mean, running_var (C,) and num_batches_tracked () when tracking."""
     _ranks: tuple = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
@@ -282,6 +278,20 @@ class _BatchNorm(Module):
             init.ones_(self.weight)
             init.zeros_(self.bias)
 
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """y = (x - mean) / sqrt(var + eps) · weight + bias, statistics per channel (dim 1).
+
+    Training: batch statistics, and the running ones move towards them by `momentum`
+    (the unbiased batch variance, as torch; `momentum=None` gives the cumulative average
+    1/num_batches_tracked).  Eval: the running statistics.  `track_running_stats=False`
+    keeps no buffers and always uses batch statistics.
+    """
+
     def forward(self, x):
         return self._batch_norm(x, None)
 
@@ -310,12 +320,11 @@ class _BatchNorm(Module):
             x = x.reshape(x.shape + (1,))
         args = (x, self.running_mean if track else None, self.running_var if track else None,
                 self.weight, self.bias, use_batch_stats, momentum, self.eps)
-        y = F.batch_norm(*args) if negative_slope is None else F.batch_norm_act(*args, negative_slope)
+        y = self._normalize(args, negative_slope)
         return y.reshape(y.shape[:3]) if sequence else y
 
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+    def _normalize(self, args, negative_slope):
+        return F.batch_norm(*args) if negative_slope is None else F.batch_norm_act(*args, negative_slope)
 
 
 class BatchNorm1d(_BatchNorm):
@@ -365,6 +374,57 @@ class BatchNormAct2d(_BatchNormAct, BatchNorm2d):
     """BatchNorm2d then ReLU / LeakyReLU(negative_slope), as one op."""
 
 
+class SyncBatchNorm(_BatchNorm):
+    """Batch norm over (N, C, ...) input whose training statistics are those of the global
+    batch, every rank's samples together (`F.sync_batch_norm`: one Allreduce of 2C numbers
+    forward, one backward), so that N ranks normalise as one process with the whole batch
+    would.  With one process, or in eval mode, it is plain batch norm.  `negative_slope`:
+    a ReLU (0) or LeakyReLU after it, as BatchNormAct; None: none.  Same state_dict keys as
+    BatchNorm.  `SyncBatchNorm.convert_sync_batchnorm(net)` swaps a net's batch norms for it.
+    """
+    _ranks = (2, 3, 4)
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None,
+                 negative_slope: float | None = None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        self.negative_slope = None if negative_slope is None else float(negative_slope)
+
+    def forward(self, x):
+        return self._batch_norm(x, self.negative_slope)
+
+    def _normalize(self, args, negative_slope):
+        from .. import distributed
+        x, running_mean, running_var, weight, bias, use_batch_stats, momentum, eps = args
+        if not use_batch_stats or distributed.size() == 1:
+            return super()._normalize(args, negative_slope)
+        return F.sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps,
+                                 negative_slope)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module) -> Module:
+        """`module` with every BatchNorm1d/2d (BatchNormAct too, keeping its activation)
+        replaced by a SyncBatchNorm that holds the SAME parameter and buffer tensors, so that
+        optimizers made before still update them and the state_dict keys do not change.
+        Replaced in place; a batch norm passed itself comes back converted."""
+        if type(module) in (BatchNorm1d, BatchNorm2d, BatchNormAct1d, BatchNormAct2d):
+            new = cls(module.num_features, module.eps, module.momentum, module.affine,
+                      module.track_running_stats,
+                      negative_slope=getattr(module, "negative_slope", None))
+            new._parameters.update(module._parameters)
+            new._buffers.update(module._buffers)
+            new.train(module.training)
+            return new
+        for name, child in list(module._modules.items()):
+            if child is not None:
+                module._modules[name] = cls.convert_sync_batchnorm(child)
+        return module
+
+    def extra_repr(self):
+        act = "" if self.negative_slope is None else f", negative_slope={self.negative_slope}"
+        return super().extra_repr() + act
+
+
 # ---------------------------------------------------------------------------------------
 # Parameter-free layers
 
@@ -381,6 +441,26 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
+
+
+class PReLU(Module):
+    """max(x, 0) + a · min(x, 0) with learned slopes a: one shared (num_parameters=1) or one per
+    channel; weight (num_parameters,) initialised to `init` (0.25), as torch."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters, self.init = int(num_parameters), float(init)
+        self.weight = _empty_parameter((self.num_parameters,), device, dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.weight.data[...] = self.init
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
 
 
 class ReLU(Module):
@@ -439,17 +519,24 @@ class Unflatten(Module):
 
 
 class Upsample(Module):
-    """Upsample NCHW input by `scale_factor` (nearest neighbour by default)."""
+    """Resize NCHW input to `size` or by `scale_factor` (2 when neither is given), with
+    mode "nearest" (default), "bilinear" or "bicubic": F.interpolate's arguments."""
 
-    def __init__(self, scale_factor=2, mode: str = "nearest"):
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                 recompute_scale_factor=None):
         super().__init__()
-        self.scale_factor, self.mode = scale_factor, mode
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
 
     def forward(self, x):
-        return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode)
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
 
     def extra_repr(self):
         sf = self.scale_factor
+        if sf is None and self.size is not None:
+            return f"size={self.size!r}, mode={self.mode!r}"
+        sf = 2 if sf is None else sf
         sf = float(sf) if isinstance(sf, (int, float)) else tuple(float(s) for s in sf)
         return f"scale_factor={sf}, mode={self.mode!r}"
 
@@ -457,15 +544,21 @@ class Upsample(Module):
 class Dropout(Module):
     """Training: zero each element with probability p and scale the rest by 1/(1-p);
     eval: the identity."""
+    _op = staticmethod(F.dropout)
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
         self.p = p
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.training)
+        return self._op(x, self.p, self.training)
 
     def extra_repr(self):
         return f"p={self.p}, inplace=False"
+
+
+class Dropout2d(Dropout):
+    """Dropout of whole channels of NCHW input (one draw per (n, c)); eval: the identity."""
+    _op = staticmethod(F.dropout2d)
