@@ -105,7 +105,12 @@ def save_samples(variant, path: str, dataset=None, n: int = 64, write: bool = Tr
     """The grid (or 2-D scatter) of `variant`'s samples from its fixed noise, at `path`.
     `write=False` draws the samples and writes nothing: what the ranks other than 0 do in a
     multi-process run, for a toy's scatter draws fresh noise, and every rank's generator must
-    make the same draws to stay in step with the others."""
+    make the same draws to stay in step with the others.  A variant with its own grid
+    (`sample_grid`, e.g. input | output | target of a translator) draws that instead."""
+    own = None if dataset is None else variant.sample_grid(dataset)
+    if own is not None:
+        images, nrow = own
+        return viz.save_image_grid(images, path, nrow=nrow) if write else path
     z = variant.fixed_noise(n)
     samples = variant.sample(n, z=z, y=variant.fixed_labels(n))
     if variant.is_toy:
@@ -184,9 +189,12 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
             rows = _read_log(paths["log"], upto=done)
             last = {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}
             return _summary(variant, meta["data"], out, done, steps, done, 0.0, last, False)
+    # Two-domain data is read at the size and direction the variant's config names.
+    data_opts = datasets.data_options(cls.check_config(options)) if datasets.is_two_domain(
+        data or cls.default_data) else {}
     if not root:                   # rank 0 first: one download, then the others read it
         distributed.barrier()
-    dataset = datasets.load(data or "mnist", root=data_dir)
+    dataset = datasets.load(data or cls.default_data or "mnist", root=data_dir, **data_opts)
     if root and world > 1:
         distributed.barrier()
     kind = dataset.kind
@@ -224,6 +232,8 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     meta = {"variant": variant, "data": dataset.name, "data_shape": list(dataset.shape[1:]),
             "num_classes": dataset.num_classes if cls.needs_labels else None,
             "config": model.config, "seed": seed, "batch_size": batch_size, "steps": steps}
+    if hasattr(dataset, "domains"):          # what `tinygan translate` must feed the generator
+        meta.update(domains=list(dataset.domains), scale=dataset.scale, channels=dataset.channels)
 
     def save_checkpoint(step):
         if not root:                        # one writer: never two ranks on one file
