@@ -162,6 +162,28 @@ def test_a_data_sets_own_recipe_applies_on_top_of_its_kinds(tmp_path, monkeypatc
     assert main(["variants", "-v"]) == 0
 
 
+def test_grid25_has_its_own_wgan_gp_recipe_and_variants_v_shows_it(capsys):
+    grid, ring = WGANGP.defaults_for("toy", "grid25"), WGANGP.defaults_for("toy", "ring8")
+    assert (grid["toy_hidden"], grid["toy_scale"], grid["lr"]) == (256, 2.828, 5e-4)
+    assert (ring["toy_hidden"], ring["toy_scale"], ring["lr"]) == (512, 1.0, 1e-4)
+    assert main(["variants", "-v"]) == 0
+    out = capsys.readouterr().out
+    assert "toy_hidden=512 (grid25: 256)" in out and "toy_scale=1.0 (grid25: 2.828)" in out
+
+
+def test_toy_scale_the_nets_see_scaled_points_and_samples_come_back_in_data_units():
+    from tinygan import tensor
+    g = WGANGP((2,), config=dict(SMALL, toy_scale=4.0))
+    x = np.array([[4.0, -8.0]], np.float32)
+    np.testing.assert_array_equal(g.to_net(tensor(x)).data, [[1.0, -2.0]])
+    z = g.fixed_noise(5)
+    g.eval()
+    raw = g.G(z).data                         # G's output, in the nets' units
+    np.testing.assert_allclose(g.sample(5, z=z), 4.0 * raw, rtol=1e-6)
+    plain = WGANGP((2,), config=SMALL)
+    np.testing.assert_array_equal(plain.to_net(tensor(x)).data, x)
+
+
 def test_a_data_set_recipe_must_name_a_toy_of_a_kind_the_variant_trains_on():
     _variant(recipes={"grid25": dict(z_dim=2)})
     with pytest.raises(TypeError, match="'grid26' is not one of its data kinds"):
