@@ -79,9 +79,12 @@ def test_table_from_stored_records(tmp_path):
                                                          class_agreement=agree)))
     _store(results, _record("gan", 0, error="train exit 1: boom"))          # failures are not scores
     for seed, reached in enumerate([8, 6]):
+        # high-quality samples per mode: 2 modes with one in seed 0, 5 in seed 1 (records from
+        # before `modes_with_hq_sample` existed: the table counts it from these)
         _store(results, _record("gan-ring8", seed, load_before=1.5,
                                 eval=dict(modes_covered=0, modes_total=8, modes_reached=reached,
-                                          high_quality_pct=1.25, median_distance_in_std=30.0)))
+                                          high_quality_pct=1.25, median_distance_in_std=30.0,
+                                          samples_per_mode=[3, 1] + [0] * 6 if seed == 0 else [1] * 5 + [0] * 3)))
     os.makedirs(pictures)
     open(os.path.join(pictures, "dcgan.png"), "wb").close()
     doc = tmp_path / "results.md"
@@ -102,8 +105,8 @@ def test_table_from_stored_records(tmp_path):
     assert "not run yet: `python -m bench.quality --only gan`" in _row(table, "gan")
     toy = [c.strip() for c in _row(table, "gan-ring8").split("|")[1:-1]]
     # a busy machine (load average >= 1 when a run started) marks the time with *
-    assert toy[2:8] == ["0, 1", "0", "7.0 (6–8)", "1.2", "30.0", "55 (50–60)*"]
-    assert toy[9] == ""                                  # no picture stored for it
+    assert toy[2:9] == ["0, 1", "0", "7.0 (6–8)", "3.5 (2–5)", "1.2", "30.0", "55 (50–60)*"]
+    assert toy[10] == ""                                 # no picture stored for it
     assert "M1 = Intel Xeon, 2 cores, MKL" in table and "tinygan 0.1.0 at abc" in table
 
 

@@ -143,6 +143,55 @@ def test_a_bad_recipe_fails_when_the_class_is_defined():
         _variant(data_kinds=("image",), default_batch_size={"toy": 256})
 
 
+def test_a_data_sets_own_recipe_applies_on_top_of_its_kinds(tmp_path, monkeypatch):
+    monkeypatch.setattr(WGANGP, "recipes", {**WGANGP.recipes, "grid25": dict(gp_weight=0.5, toy_hidden=8)})
+    monkeypatch.setattr(WGANGP, "default_steps", {**WGANGP.default_steps, "grid25": 3})
+    monkeypatch.setattr(WGANGP, "default_batch_size", {**WGANGP.default_batch_size, "grid25": 16})
+    grid, ring = WGANGP.defaults_for("toy", "grid25"), WGANGP.defaults_for("toy", "ring8")
+    assert (grid["gp_weight"], grid["toy_hidden"], grid["z_dim"]) == (0.5, 8, 2)   # z_dim: the toys'
+    assert ring == WGANGP.defaults_for("toy") and ring["gp_weight"] == 0.1
+    out = str(tmp_path / "grid")
+    train("wgan_gp", data="grid25", out=out, options=dict(toy_layers=1), progress=False)
+    meta = meta_of(out)
+    assert (meta["steps"], meta["batch_size"]) == (3, 16)
+    assert (meta["config"]["gp_weight"], meta["config"]["toy_hidden"], meta["config"]["beta1"]) == (0.5, 8, 0.5)
+    out = str(tmp_path / "ring")              # ring8 keeps the toys' recipe, steps and batch
+    train("wgan_gp", data="ring8", steps=1, out=out, options=SMALL, progress=False)
+    meta = meta_of(out)
+    assert meta["batch_size"] == 256 and meta["config"]["gp_weight"] == 0.1
+    assert main(["variants", "-v"]) == 0
+
+
+def test_grid25_has_its_own_wgan_gp_recipe_and_variants_v_shows_it(capsys):
+    grid, ring = WGANGP.defaults_for("toy", "grid25"), WGANGP.defaults_for("toy", "ring8")
+    assert (grid["toy_hidden"], grid["toy_scale"], grid["lr"]) == (256, 2.828, 5e-4)
+    assert (ring["toy_hidden"], ring["toy_scale"], ring["lr"]) == (512, 1.0, 1e-4)
+    assert main(["variants", "-v"]) == 0
+    out = capsys.readouterr().out
+    assert "toy_hidden=512 (grid25: 256)" in out and "toy_scale=1.0 (grid25: 2.828)" in out
+
+
+def test_toy_scale_the_nets_see_scaled_points_and_samples_come_back_in_data_units():
+    from tinygan import tensor
+    g = WGANGP((2,), config=dict(SMALL, toy_scale=4.0))
+    x = np.array([[4.0, -8.0]], np.float32)
+    np.testing.assert_array_equal(g.to_net(tensor(x)).data, [[1.0, -2.0]])
+    z = g.fixed_noise(5)
+    g.eval()
+    raw = g.G(z).data                         # G's output, in the nets' units
+    np.testing.assert_allclose(g.sample(5, z=z), 4.0 * raw, rtol=1e-6)
+    plain = WGANGP((2,), config=SMALL)
+    np.testing.assert_array_equal(plain.to_net(tensor(x)).data, x)
+
+
+def test_a_data_set_recipe_must_name_a_toy_of_a_kind_the_variant_trains_on():
+    _variant(recipes={"grid25": dict(z_dim=2)})
+    with pytest.raises(TypeError, match="'grid26' is not one of its data kinds"):
+        _variant(recipes={"grid26": dict(z_dim=2)})
+    with pytest.raises(TypeError, match="'ring8' is not one of its data kinds"):
+        _variant(data_kinds=("image",), default_steps={"ring8": 10})
+
+
 def test_linear_decay_reaches_zero_at_the_end_of_the_run():
     g = WGANGP((2,), config=SMALL)
     g.total_steps = 4

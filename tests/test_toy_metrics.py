@@ -31,6 +31,7 @@ def test_every_sample_on_one_mode_covers_one_mode():
     # 0.01 noise: a sample is 3 std (0.06) away only past 6 of its own std: none of 800
     assert r["modes_covered"] == 1 and r["modes_reached"] == 1 and r["high_quality_pct"] == 100.0
     assert r["samples_per_mode"] == [800, 0, 0, 0, 0, 0, 0, 0] and r["modes_total"] == 8
+    assert r["modes_with_hq_sample"] == 1
 
 
 @pytest.mark.parametrize("toy", [RING, GRID], ids=["ring8", "grid25"])
@@ -57,6 +58,8 @@ def test_the_3_std_line_and_the_20_percent_line():
     assert r["high_quality_pct"] == round(100 * 3 / 80, 2) == 3.75
     # reached (no quality cut): mode 0 has 2, mode 1 has 2, mode 2 has 76: three modes
     assert r["modes_reached"] == 3 and r["median_distance_in_std"] == 3.1
+    # at least one high-quality sample: modes 0 and 1 (mode 2's 76 are all past 3 std)
+    assert r["modes_with_hq_sample"] == 2
 
 
 def test_uniform_noise_over_the_plane_covers_nothing():
@@ -73,6 +76,9 @@ def test_uniform_noise_over_the_plane_covers_nothing():
     assert abs(r["high_quality_pct"] / 100 - p) < 4 * sd
     assert r["modes_covered"] == 0 and r["modes_reached"] == 8
     assert max(r["samples_per_mode"]) < 100
+    # ... but ~31 high-quality samples a mode: every mode has one (Poisson(31.4) is 0 with
+    # probability e^-31): the count of PacGAN's code calls this 8 of 8 modes captured
+    assert r["modes_with_hq_sample"] == 8
 
 
 def test_eval_scores_with_the_datasets_own_std():
@@ -85,3 +91,16 @@ def test_eval_scores_with_the_datasets_own_std():
     assert r["median_distance_in_std"] == 2.0
     with pytest.raises(ValueError, match="mode centres"):
         evaluate_samples(samples, data.load("swissroll", n=16))
+
+
+def test_thin_high_quality_spread_over_grid25_has_every_mode_and_covers_none():
+    # 2,500 samples: 15 on each of the 25 centres (375 = 15 % high quality), the other 2,125
+    # on the midpoints between neighbouring centres (1 from each: 20 std, not high quality).
+    # covered needs 0.2 * 2,500 / 25 = 20 high-quality samples a mode: none has them; each
+    # mode has 15 >= 1 high-quality samples: 25 by the one-sample count.
+    c = GRID.mode_centers
+    mids = c[c[:, 0] < 4] + [1.0, 0.0]            # 20 midpoints of horizontal neighbours
+    samples = np.concatenate([np.repeat(c, 15, axis=0), np.resize(mids, (2125, 2))])
+    r = toy_mode_metrics(samples, c, GRID.mode_std)
+    assert r["high_quality_pct"] == 15.0
+    assert r["modes_covered"] == 0 and r["modes_with_hq_sample"] == 25

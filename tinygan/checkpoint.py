@@ -115,7 +115,8 @@ def build_from_checkpoint(path: str, device: str = "cpu"):
     try:
         cls = get(meta["variant"])
         variant = cls(tuple(meta["data_shape"]), num_classes=meta.get("num_classes"),
-                      config=cls.saved_config(meta.get("config")), device=device)
+                      config=cls.saved_config(meta.get("config")), device=device,
+                      data=meta.get("data"))
         variant.load_state_dict(state["variant"])
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"{path} does not fit variant {meta['variant']}: {e}") from None

@@ -178,24 +178,39 @@ KIND_NAMES = {"image": "images", "toy": "2-D toys"}
 
 def variant_details(cls) -> list[str]:
     """A variant's default steps and batch size, and its options (default, type, range), as
-    lines; a value its recipe for one kind of data changes is shown with that kind's value."""
+    lines; a value its recipe for one kind of data (or one data set) changes is shown with
+    that kind's (or data set's) value."""
     from .train import default_batch_size, default_steps
     kinds = [k for k in ("image", "toy") if k in cls.data_kinds]
     on = {k: f" on {KIND_NAMES[k]}" for k in kinds}
-    lines = ["default --steps: " + ", ".join(f"{default_steps(cls, k)}{on[k]}" for k in kinds)]
-    n_critic = {k: int(cls.defaults_for(k).get("n_critic", 1)) for k in kinds}
+    # data sets with an entry of their own (grid25 beside the toys' recipe): `name` on its kind
+    named = {d: "toy" for d in {*cls.recipes, *cls.default_steps, *cls.default_batch_size}
+             if d not in KIND_NAMES}
+    on.update({d: f" on {d}" for d in named})
+    kinds_and_data = kinds + sorted(named)
+    kind_of = {**{k: k for k in kinds}, **named}
+
+    def steps_of(x):
+        return default_steps(cls, kind_of[x], x)
+
+    lines = ["default --steps: " + ", ".join(f"{steps_of(x)}{on[x]}" for x in kinds_and_data
+                                             if x in kinds or x in cls.default_steps)]
+    n_critic = {x: int(cls.defaults_for(kind_of[x], x).get("n_critic", 1)) for x in kinds_and_data}
     if any(n > 1 for n in n_critic.values()):  # say what a step counts
         lines.append("  (critic steps: G moves every n_critic-th, so "
-                     + ", ".join(f"{default_steps(cls, k) // n_critic[k]} generator steps{on[k]}"
-                                 for k in kinds) + ")")
+                     + ", ".join(f"{steps_of(x) // n_critic[x]} generator steps{on[x]}"
+                                 for x in kinds_and_data
+                                 if x in kinds or x in cls.default_steps or "n_critic" in cls.recipes.get(x, {}))
+                     + ")")
     lines.append("default --batch-size: "
-                 + ", ".join(f"{default_batch_size(cls, k)}{on[k]}" for k in kinds))
+                 + ", ".join(f"{default_batch_size(cls, kind_of[x], x)}{on[x]}" for x in kinds_and_data
+                             if x in kinds or x in cls.default_batch_size))
     lines.append("options (--set KEY=VALUE):")
     specs = cls.options()
     pairs = []
     for key, value in cls.defaults.items():
         text = f"{key}={_show(value)}"
-        other = [f"{KIND_NAMES[k]}: {_show(cls.recipes[k][key])}" for k in kinds
+        other = [f"{KIND_NAMES.get(k, k)}: {_show(cls.recipes[k][key])}" for k in kinds_and_data
                  if key in cls.recipes.get(k, {}) and cls.recipes[k][key] != value]
         if other:
             text += f" ({'; '.join(other)})"

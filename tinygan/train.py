@@ -43,12 +43,12 @@ DEFAULT_STEPS = {"toy": 3000, "image": 2000}
 DEFAULT_BATCH_SIZE = 64
 
 
-def default_steps(cls, kind: str) -> int:
-    return cls.default_steps.get(kind, DEFAULT_STEPS[kind])
+def default_steps(cls, kind: str, data: str | None = None) -> int:
+    return cls.for_data(cls.default_steps, kind, data, DEFAULT_STEPS[kind])
 
 
-def default_batch_size(cls, kind: str) -> int:
-    return cls.default_batch_size.get(kind, DEFAULT_BATCH_SIZE)
+def default_batch_size(cls, kind: str, data: str | None = None) -> int:
+    return cls.for_data(cls.default_batch_size, kind, data, DEFAULT_BATCH_SIZE)
 
 
 class TrainingDiverged(RuntimeError):
@@ -198,8 +198,8 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     if root and world > 1:
         distributed.barrier()
     kind = dataset.kind
-    steps = default_steps(cls, kind) if steps is None else steps
-    batch_size = default_batch_size(cls, kind) if batch_size is None else batch_size
+    steps = default_steps(cls, kind, dataset.name) if steps is None else steps
+    batch_size = default_batch_size(cls, kind, dataset.name) if batch_size is None else batch_size
     if steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
     if world > 1:
@@ -209,7 +209,7 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
 
     backend.manual_seed(seed)
     model = cls(dataset.shape[1:], num_classes=dataset.num_classes if cls.needs_labels else None,
-                config=options, device=device)
+                config=options, device=device, data=dataset.name)
     model.total_steps = steps                # for a learning-rate schedule over the run
     loader = datasets.DataLoader(dataset, batch_size=batch_size, seed=seed)
     start = 0

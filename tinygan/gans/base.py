@@ -33,6 +33,10 @@ so a variant may give, beside `defaults`, the recipe it is best at on each kind:
 A recipe entry overrides `defaults` for that kind of data; the user's `config` (`--set`)
 overrides both.  `defaults_for(kind)` is the result, `check_config(config, kind)` checks
 against it, and the constructor knows the kind from the data's shape (1-D samples: "toy").
+One data set may need more than its kind's recipe (grid25's 25 modes are harder than ring8's
+8): a key of these three tables may also name a data set, whose entry applies on top of its
+kind's — `recipes = {"toy": {...}, "grid25": dict(toy_hidden=256)}`, `default_steps =
+{"toy": 20000, "grid25": 40000}` — when the constructor (or `defaults_for`) is told the data.
 The run's checkpoint saves the full config it trained with, so a resumed run keeps its
 values even if a recipe changes later.  Recipes are checked when the class is defined: a
 name that is not in `defaults`, or a value out of its option's range, fails at import.
@@ -75,7 +79,7 @@ class Variant:
     data_kinds: tuple = ("image", "toy")   # what data it can train on
     needs_labels: bool = False
     default_data: str | None = None        # `tinygan train` without --data (None: mnist)
-    recipes: dict = {}                     # {"toy": {...}, "image": {...}}: overrides of defaults
+    recipes: dict = {}                     # {"toy": {...}, "image": {...}, "grid25": {...}}
     default_steps: dict = {}               # {"image": N, "toy": M}: `tinygan train` without --steps
     default_batch_size: dict = {}          # {"toy": 256}: without --batch-size (else 64)
     # Options added after runs were saved without them, each with the value that reproduces
@@ -84,13 +88,14 @@ class Variant:
     total_steps: int | None = None         # the run's length, set by train(); see decayed_lr
 
     def __init__(self, data_shape: tuple, num_classes: int | None = None,
-                 config: dict | None = None, device: str = "cpu"):
+                 config: dict | None = None, device: str = "cpu", data: str | None = None):
         self.data_shape = tuple(data_shape)
         self.num_classes = num_classes
         self.device = backend.check_device(device)
         self.is_toy = len(self.data_shape) == 1
         self.data_kind = "toy" if self.is_toy else "image"
-        self.config = self.check_config(config, self.data_kind)
+        self.data_name = data                # the data set's own recipe applies when it is known
+        self.config = self.check_config(config, self.data_kind, data)
         if self.needs_labels and not num_classes:
             raise ValueError(f"{self.name} is class-conditional and needs a labelled dataset")
         if self.is_toy and "toy" not in self.data_kinds:
@@ -109,12 +114,19 @@ class Variant:
         return options_of(cls.defaults, cls.limits)
 
     @classmethod
-    def defaults_for(cls, kind: str | None) -> dict:
+    def defaults_for(cls, kind: str | None, data: str | None = None) -> dict:
         """The defaults on data of this kind ("toy" or "image"): `defaults` updated with that
-        kind's recipe.  None: the plain `defaults`."""
+        kind's recipe, then with the recipe of the data set `data` if it has one.  None: the
+        plain `defaults`."""
         if kind is not None and kind not in ("toy", "image"):
             raise ValueError(f"data kind must be 'toy' or 'image', got {kind!r}")
-        return {**cls.defaults, **cls.recipes.get(kind, {})}
+        return {**cls.defaults, **cls.recipes.get(kind, {}), **cls.recipes.get(data, {})}
+
+    @classmethod
+    def for_data(cls, table: dict, kind: str, data: str | None = None, fallback=None):
+        """The entry of a per-data table (`default_steps`, `default_batch_size`) for the data
+        set `data` of this kind: its own entry, else its kind's, else `fallback`."""
+        return table.get(data, table.get(kind, fallback))
 
     @classmethod
     def saved_config(cls, config: dict | None) -> dict | None:
@@ -123,12 +135,12 @@ class Variant:
         return None if config is None else {**cls.legacy_options, **config}
 
     @classmethod
-    def check_config(cls, config: dict | None, kind: str | None = None) -> dict:
-        """`defaults_for(kind)` updated with `config`, each value checked against its option's
-        type and range (text from `--set` is read as that type).  ValueError for an unknown
-        name or a bad value, before anything is built.  Without `kind` (not yet known) the
-        names and values are checked all the same, against the plain defaults."""
-        specs, out = cls.options(), cls.defaults_for(kind)
+    def check_config(cls, config: dict | None, kind: str | None = None, data: str | None = None) -> dict:
+        """`defaults_for(kind, data)` updated with `config`, each value checked against its
+        option's type and range (text from `--set` is read as that type).  ValueError for an
+        unknown name or a bad value, before anything is built.  Without `kind` (not yet known)
+        the names and values are checked all the same, against the plain defaults."""
+        specs, out = cls.options(), cls.defaults_for(kind, data)
         for k, v in (config or {}).items():
             if k not in specs:
                 close = difflib.get_close_matches(k, list(specs), n=1)
@@ -142,11 +154,15 @@ class Variant:
     def _check_recipes(cls) -> None:
         """A recipe names only known options, with values in range, for kinds the variant trains
         on: checked once, when the class is defined."""
+        from ..data.toys import TOYS
         for table in ("recipes", "default_steps", "default_batch_size"):
-            for kind in getattr(cls, table):
+            for key in getattr(cls, table):
+                # a data set's own entry: the 2-D toys by name (images share their kind's)
+                kind = "toy" if key in TOYS else key
                 if kind not in cls.data_kinds:
-                    raise TypeError(f"{cls.__name__}.{table}: {kind!r} is not one of its "
-                                    f"data kinds {cls.data_kinds}")
+                    raise TypeError(f"{cls.__name__}.{table}: {key!r} is not one of its "
+                                    f"data kinds {cls.data_kinds}"
+                                    + (" nor a 2-D toy's name" if "toy" in cls.data_kinds else ""))
         specs = cls.options()
         for kind, recipe in cls.recipes.items():
             for k, v in recipe.items():

@@ -11,7 +11,9 @@ WGAN-GP (Gulrajani et al. 2017, Algorithm 1): the clipping is replaced by the pe
     gets from create_graph=True.  λ = 10, Adam(1e-4, β = (0, 0.9)), n_critic = 5, and no batch
     norm in the critic (the penalty is per sample; BN would couple the samples).  On the 2-D
     toys the authors' toy recipe instead (`WGANGP.recipes`): λ = 0.1, Adam β = (0.5, 0.9), z of
-    2 dimensions, 512-unit ReLU nets, batch 256, and the learning rate decayed linearly to 0.
+    2 dimensions, 512-unit ReLU nets, batch 256, and the learning rate decayed linearly to 0;
+    on grid25 also the points divided by their std (2.828) as the authors' code does, 256-unit
+    nets and lr 5e-4 (`WGANGP.recipes["grid25"]`).
 
 One `train_step` = one critic update on one batch; G moves on every n_critic-th step.
 """
@@ -70,14 +72,22 @@ class WGANGP(_Wasserstein):
     summary = ("critic without BN, gradient penalty λ=10, Adam 1e-4 (0, 0.9), n_critic 5; "
                "2-D toys: the authors' toy recipe")
     defaults = dict(z_dim=100, arch="dcgan", ngf=64, ndf=64, lr=1e-4, beta1=0.0, beta2=0.9,
-                    gp_weight=10.0, n_critic=5, lr_decay="none", toy_hidden=512, toy_layers=3)
-    limits = dict(lr_decay=("none", "linear"))
+                    gp_weight=10.0, n_critic=5, lr_decay="none", toy_hidden=512, toy_layers=3,
+                    toy_scale=1.0)
+    limits = dict(lr_decay=("none", "linear"), toy_scale="> 0")
     # The toy recipe of the authors' code (gan_toy.py): 3 hidden ReLU layers of 512 units in
     # both nets, z of 2 dimensions, λ = 0.1, Adam β = (0.5, 0.9), batch 256; plus the linear
     # learning-rate decay of their CIFAR code, which the 3-std quality count needs.
     # (toy_hidden and toy_layers are that recipe's already: they only shape the toy nets.)
-    recipes = {"toy": dict(z_dim=2, gp_weight=0.1, beta1=0.5, lr_decay="linear")}
-    legacy_options = dict(toy_layers=2, lr_decay="none")     # runs saved before 2026-12-04
+    # grid25 (25 modes of std 0.05, 2 apart) needs more than ring8: the nets see the points
+    # divided by 2.828, the data's std, as in the authors' code (ReLU kinks of a default-
+    # initialised first layer lie within about 1 of the origin: on the raw ±4 grid the outer
+    # modes get few of them); half-width nets, 4× cheaper a step; and lr 5e-4, decayed.
+    # At 1e-4 (and 512 units, unscaled) 20,000 steps end as a uniform square, its corners the
+    # only sharp modes; at 5e-4 the grid forms as the rate decays below ~2e-4 (docs/results.md).
+    recipes = {"toy": dict(z_dim=2, gp_weight=0.1, beta1=0.5, lr_decay="linear"),
+               "grid25": dict(toy_hidden=256, toy_scale=2.828, lr=5e-4)}
+    legacy_options = dict(toy_layers=2, lr_decay="none", toy_scale=1.0)     # runs saved before 2026-12-04
     default_steps = {"toy": 20000}
     default_batch_size = {"toy": 256}
 
@@ -86,6 +96,16 @@ class WGANGP(_Wasserstein):
         self.G, self.D = self.make_nets(c["arch"], d_batch_norm=False, toy_hidden=c["toy_hidden"],
                                        toy_layers=c["toy_layers"])
         self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
+
+    # 2-D toys: the nets work on the points divided by `toy_scale` (G's output is multiplied
+    # back), so the penalty's unit gradient norm and Adam's steps are in those units.
+    def to_net(self, x):
+        s = self.config["toy_scale"]
+        return x / s if self.is_toy and s != 1 else super().to_net(x)
+
+    def from_net(self, x):
+        s = self.config["toy_scale"]
+        return x * s if self.is_toy and s != 1 else super().from_net(x)
 
     def train_step(self, x, y=None):
         if self.config["lr_decay"] == "linear":
