@@ -160,6 +160,9 @@ def evaluate_checkpoint(path: str, n: int = 2000, seed: int = 0, device: str = "
     result = {"variant": meta["variant"], "data": meta["data"], "step": meta.get("step")}
     result.update(evaluate_samples(samples, dataset, device=device,
                                    labels=labels if known else None))
+    if hasattr(variant, "classifier_report"):   # a variant whose product is a classifier (sgan)
+        dataset = dataset or data.load(meta["data"], download=False)
+        result.update(variant.classifier_report(dataset, steps=int(meta["step"]), seed=meta["seed"]))
     return result
 
 

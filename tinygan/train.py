@@ -164,10 +164,10 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     checkpoint_every = checkpoint_every or max(1, min(steps // 4, 1000))
 
     backend.manual_seed(seed)
-    model = cls(dataset.shape[1:], num_classes=dataset.num_classes if cls.needs_labels else None,
+    model = cls(dataset.shape[1:], num_classes=dataset.num_classes if cls.needs_labels or cls.uses_labels else None,
                 config=options, device=device)
     model.total_steps = steps                # for a learning-rate schedule over the run
-    loader = datasets.DataLoader(dataset, batch_size=batch_size, seed=seed)
+    loader = datasets.DataLoader(model.training_data(dataset), batch_size=batch_size, seed=seed)
     start = 0
     if resume:
         state, meta = checkpoint.load(paths["ckpt"])
@@ -182,7 +182,7 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
         os.remove(paths["log"])
 
     meta = {"variant": variant, "data": dataset.name, "data_shape": list(dataset.shape[1:]),
-            "num_classes": dataset.num_classes if cls.needs_labels else None,
+            "num_classes": dataset.num_classes if cls.needs_labels or cls.uses_labels else None,
             "config": model.config, "seed": seed, "batch_size": batch_size, "steps": steps}
 
     def save_checkpoint(step):
