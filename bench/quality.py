@@ -69,6 +69,7 @@ ENTRIES = [
     ("vae", "tinygan train vae", "MLPs, Bernoulli likelihood"),
     ("aae", "tinygan train aae", "MLPs, Gaussian prior, z 2-D"),
     ("bigan", "tinygan train bigan", "MLPs on joint (x, z)"),
+    ("sgan", "tinygan train sgan", "semi-supervised: 100 labels, 1,000 digits held out"),
     ("gan-ring8", "tinygan train gan --data ring8", "MLP nets"),
     ("gan-grid25", "tinygan train gan --data grid25", ""),
     ("cgan-ring8", "tinygan train cgan --data ring8", "label = mode"),
@@ -83,7 +84,9 @@ TOY_DATA = ("ring8", "grid25")
 # (header, metric, decimals); decimals None: a count, whose extremes print as integers
 IMAGE_COLUMNS = [("FD ↓", "frechet_distance", 1), ("IS ↑", "inception_score", 2),
                  ("classes present", "classes_present", None), ("largest class %", "largest_class_pct", 1),
-                 ("class agreement % (conditional)", "class_agreement_pct", 1)]
+                 ("class agreement % (conditional)", "class_agreement_pct", 1),
+                 ("held-out accuracy % (sgan)", "test_accuracy_pct", 1),
+                 ("same D on the labels alone %", "baseline_test_accuracy_pct", 1)]
 TOY_COLUMNS = [("modes covered", "modes_covered", None), ("modes reached", "modes_reached", None),
                ("high quality %", "high_quality_pct", 1), ("median distance (std)", "median_distance_in_std", 1)]
 
@@ -196,6 +199,9 @@ def metric(record: dict, key: str) -> float | None:
         return 100.0 * max(h) / sum(h)
     if key == "class_agreement_pct":
         return None if "class_agreement" not in e else 100.0 * float(e["class_agreement"])
+    if key in ("test_accuracy_pct", "baseline_test_accuracy_pct"):   # a classifier's (sgan)
+        key = key[:-len("_pct")]
+        return None if key not in e else 100.0 * float(e[key])
     return float(e[key])
 
 

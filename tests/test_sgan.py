@@ -144,6 +144,18 @@ def test_weight_norm_data_init_gives_unit_preactivations():
     assert "g" not in dict(layer.named_parameters()) and "g" in dict(layer.named_buffers())
 
 
+def test_running_average_of_d_by_hand():
+    tinygan.manual_seed(0)
+    a, b = (sgan.make_classifier(IMG, 10, dict(TINY, input_noise=0.3, hidden_noise=0.5))
+            for _ in range(2))
+    before = {k: v.copy() for k, v in a.state_dict().items()}
+    sgan.average_into(a, b, 0.9)
+    after, other = a.state_dict(), b.state_dict()
+    assert after.keys() == other.keys() and "head.g" in after and "layers.0.g" in after
+    for k in after:
+        np.testing.assert_allclose(after[k], 0.9 * before[k] + 0.1 * other[k], rtol=1e-6, atol=1e-7)
+
+
 def test_noise_only_in_training_mode():
     tinygan.manual_seed(0)
     m = create("sgan", IMG, num_classes=10, config=TINY)
@@ -156,6 +168,19 @@ def test_noise_only_in_training_mode():
 
 
 # -- checkpoints, resume, eval --------------------------------------------------------------
+def test_learning_rate_decays_linearly_to_zero_over_the_run():
+    ds = data.load("mnist-subset")
+    tinygan.manual_seed(0)
+    m = create("sgan", IMG, num_classes=10, config=TINY)
+    m.training_data(ds)
+    m.total_steps = 4
+    for t in range(4):
+        m.steps_done = t
+        m.train_step(Tensor(ds.x[:4]))
+        for opt in (m.opt_D, m.opt_G):
+            assert opt.param_groups[0]["lr"] == pytest.approx(3e-3 * (1 - t / 4))
+
+
 def test_checkpoint_round_trip(tmp_path):
     from tinygan import checkpoint
     ds = data.load("mnist-subset")
@@ -174,7 +199,7 @@ def test_checkpoint_round_trip(tmp_path):
     z = m.fixed_noise(6)
     np.testing.assert_array_equal(m.sample(6, z=z), m2.sample(6, z=z))
     xt, yt = sgan.held_out_set(ds, m.config)
-    assert sgan.accuracy(m.D, xt, yt) == sgan.accuracy(m2.D, xt, yt)
+    assert sgan.accuracy(m.D_avg, xt, yt) == sgan.accuracy(m2.D_avg, xt, yt)
     tinygan.manual_seed(5)
     a = m.train_step(x)
     tinygan.manual_seed(5)
@@ -183,8 +208,10 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_resume_is_bit_for_bit(tmp_path):
     """6 steps in one go == 3 steps, stop, resume for 3 more (the data-dependent init must not
-    run again, the labelled set must be the same)."""
-    cfg = dict(variant="sgan", data="mnist-subset", batch_size=4, progress=False, options=TINY)
+    run again, the labelled set must be the same).  The learning rate is held constant: with
+    the linear decay a 3-step run decays over its own 3 steps (as every variant's does)."""
+    cfg = dict(variant="sgan", data="mnist-subset", batch_size=4, progress=False,
+               options=dict(TINY, lr_decay="none"))
     train(**cfg, steps=6, out=str(tmp_path / "straight"))
     train(**cfg, steps=3, out=str(tmp_path / "split"))
     train(**cfg, steps=6, out=str(tmp_path / "split"), resume=True)
@@ -208,12 +235,12 @@ def test_eval_reports_held_out_accuracy_and_the_baseline_s(tmp_path, capsys):
     for key in ("test_accuracy", "baseline_test_accuracy"):
         assert 0.0 <= out[key] <= 1.0
         assert out[key.replace("accuracy", "error")] == pytest.approx(1 - out[key], abs=1e-4)
-    # the figures are the checkpoint's D on the held-out set, and the baseline is deterministic
+    # the figures are the checkpoint's averaged D on the held-out set, and the baseline is deterministic
     from tinygan.checkpoint import build_from_checkpoint
     m, _, _ = build_from_checkpoint(run)
     ds = data.load("mnist-subset")
     xt, yt = sgan.held_out_set(ds, m.config)
-    assert round(sgan.accuracy(m.D, xt, yt), 4) == out["test_accuracy"]
+    assert round(sgan.accuracy(m.D_avg, xt, yt), 4) == out["test_accuracy"]
     assert main(["eval", run, "--n", "20"]) == 0
     assert json.loads(capsys.readouterr().out)["baseline_test_accuracy"] == out["baseline_test_accuracy"]
 

@@ -129,9 +129,28 @@ def accuracy(D: Classifier, x: np.ndarray, y: np.ndarray, device: str = "cpu",
     return hits / len(x)
 
 
+def average_into(avg: Classifier, net: Classifier, decay: float) -> None:
+    """avg ← decay · avg + (1 − decay) · net, every parameter and buffer: the running average
+    of D's weights that improved-gan tests with (steps at a high learning rate jitter the
+    weights; their average is the better classifier)."""
+    live = dict(net.named_parameters())
+    live.update(net.named_buffers())
+    with no_grad():
+        for name, a in list(avg.named_parameters()) + list(avg.named_buffers()):
+            a.data[...] = decay * a.data + (1.0 - decay) * live[name].data
+
+
 def make_classifier(data_shape: tuple, num_classes: int, config: dict) -> Classifier:
     return Classifier(int(np.prod(data_shape)), num_classes, hidden=config["d_hidden"],
                       input_noise=config["input_noise"], hidden_noise=config["hidden_noise"])
+
+
+def adam(net, config: dict):
+    """improved-gan's Adam divides by sqrt(v̂ + 1e-8): ε = 1e-4 outside the root, not torch's
+    1e-8, so parameters with tiny gradients (the weight-normalised directions V) move slowly."""
+    from ..optim import Adam
+    return Adam(net.parameters(), lr=config["lr"], betas=(config["beta1"], config["beta2"]),
+                eps=config["adam_eps"])
 
 
 @register
@@ -146,15 +165,17 @@ class SGAN(Variant):
     default_batch_size = {"image": 100}
     defaults = dict(z_dim=100, d_hidden=(1000, 500, 250, 250, 250), g_hidden=(500, 500), lr=3e-3, beta1=0.5, beta2=0.999, labels_per_class=10,
                     test_per_class=100, label_seed=0, unlabeled_weight=1.0, input_noise=0.3,
-                    hidden_noise=0.5)
+                    hidden_noise=0.5, adam_eps=1e-4, ema=0.99, lr_decay="linear")
     limits = dict(g_hidden=">= 1", labels_per_class=">= 1", test_per_class=">= 1", label_seed=">= 0",
-                  unlabeled_weight=">= 0", input_noise=">= 0", hidden_noise=">= 0")
+                  unlabeled_weight=">= 0", input_noise=">= 0", hidden_noise=">= 0",
+                  adam_eps="> 0", ema="[0, 1)", lr_decay=("linear", "none"))
 
     def build(self):
         c = self.config
         self.D = make_classifier(self.data_shape, self.num_classes, c)
+        self.D_avg = make_classifier(self.data_shape, self.num_classes, c)   # the classifier
         self.G = Generator(self.z_dim, self.data_shape, hidden=c["g_hidden"])
-        self.opt_D, self.opt_G = self.adam(self.D), self.adam(self.G)
+        self.opt_D, self.opt_G = adam(self.D, c), adam(self.G, c)
         self.x_lab = self.y_lab = None
 
     # -- data -----------------------------------------------------------------------------
@@ -188,6 +209,7 @@ class SGAN(Variant):
         c, n, x = self.config, x.shape[0], self.to_net(x)
         if not float(backend.as_numpy(self.D.initialised.data)):
             self.D.init_from_data(x)                 # data-dependent init, on the first batch
+            self.D_avg.load_state_dict(self.D.state_dict())
             self.G.init_from_data(x)
         # 1. D: labels on the labelled set, real on the pool, fake on G's samples.
         fake = self.G(self.sample_z(n)).detach()
@@ -195,7 +217,10 @@ class SGAN(Variant):
         l_unl = unlabelled_loss(self.D(x))
         l_fake = fake_loss(self.D(fake))
         loss_D = l_lab + c["unlabeled_weight"] * 0.5 * (l_unl + l_fake)
+        if c["lr_decay"] == "linear":
+            self.decayed_lr(self.opt_D, self.opt_G)
         logs = self.update("D", loss_D)
+        average_into(self.D_avg, self.D, c["ema"])
         # 2. G: match the mean of D's last hidden layer on real and on fresh fakes.
         with no_grad():
             f_real = self.D.features(x)
@@ -207,7 +232,7 @@ class SGAN(Variant):
     def classifier_report(self, dataset: Dataset, steps: int, seed: int = 0) -> dict:
         """Held-out accuracy of D and of `supervised_baseline` trained for `steps` steps."""
         x, y = held_out_set(dataset, self.config)
-        acc = accuracy(self.D, x, y, self.device)
+        acc = accuracy(self.D_avg, x, y, self.device)
         base = accuracy(supervised_baseline(self, dataset, steps, seed), x, y, self.device)
         return {"test_accuracy": round(acc, 4), "test_error": round(1 - acc, 4),
                 "baseline_test_accuracy": round(base, 4), "baseline_test_error": round(1 - base, 4),
@@ -228,10 +253,15 @@ def supervised_baseline(variant: SGAN, dataset: Dataset, steps: int, seed: int =
     y = Tensor(backend.to_device(y, dev))
     D = make_classifier(variant.data_shape, variant.num_classes, c).to(dev)
     D.init_from_data(x)
-    opt = variant.adam(D)
-    for _ in range(int(steps)):
+    D_avg = make_classifier(variant.data_shape, variant.num_classes, c).to(dev)
+    D_avg.load_state_dict(D.state_dict())
+    opt = adam(D, c)
+    for t in range(int(steps)):
+        for group in opt.param_groups:                    # the variant's schedule
+            group["lr"] = c["lr"] * ((1.0 - t / steps) if c["lr_decay"] == "linear" else 1.0)
         loss = labelled_loss(D(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return D
+        average_into(D_avg, D, c["ema"])
+    return D_avg
