@@ -241,6 +241,9 @@ def test_eval_reports_held_out_accuracy_and_the_baseline_s(tmp_path, capsys):
     ds = data.load("mnist-subset")
     xt, yt = sgan.held_out_set(ds, m.config)
     assert round(sgan.accuracy(m.D_avg, xt, yt), 4) == out["test_accuracy"]
+    pred = sgan.predict(m.D_avg, xt)
+    assert out["test_accuracy_per_class"] == [round(float((pred[yt == k] == k).mean()), 4)
+                                              for k in range(10)]
     assert main(["eval", run, "--n", "20"]) == 0
     assert json.loads(capsys.readouterr().out)["baseline_test_accuracy"] == out["baseline_test_accuracy"]
 

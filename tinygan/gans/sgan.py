@@ -112,21 +112,24 @@ def to_pixels(x: Tensor) -> Tensor:
     return (x + 1.0) * 0.5
 
 
-def accuracy(D: Classifier, x: np.ndarray, y: np.ndarray, device: str = "cpu",
-             batch: int = 500) -> float:
-    """Share of x (in [-1, 1]) whose largest logit is its label y; D in eval mode (no noise)."""
+def predict(D: Classifier, x: np.ndarray, device: str = "cpu", batch: int = 500) -> np.ndarray:
+    """D's class (largest logit) for each of x (in [-1, 1]); D in eval mode (no noise)."""
     mode = D.training
     D.eval()
-    hits = 0
+    out = []
     try:
         with no_grad():
             for i in range(0, len(x), batch):
                 xb = to_pixels(Tensor(backend.to_device(x[i:i + batch], device)))
-                pred = backend.as_numpy(D(xb).data).argmax(1)
-                hits += int((pred == y[i:i + batch]).sum())
+                out.append(backend.as_numpy(D(xb).data).argmax(1))
     finally:
         D.train(mode)
-    return hits / len(x)
+    return np.concatenate(out)
+
+
+def accuracy(D: Classifier, x: np.ndarray, y: np.ndarray, device: str = "cpu") -> float:
+    """Share of x whose largest logit is its label y."""
+    return float((predict(D, x, device) == y).mean())
 
 
 def average_into(avg: Classifier, net: Classifier, decay: float) -> None:
@@ -232,9 +235,12 @@ class SGAN(Variant):
     def classifier_report(self, dataset: Dataset, steps: int, seed: int = 0) -> dict:
         """Held-out accuracy of D and of `supervised_baseline` trained for `steps` steps."""
         x, y = held_out_set(dataset, self.config)
-        acc = accuracy(self.D_avg, x, y, self.device)
+        hit = predict(self.D_avg, x, self.device) == y
+        acc = float(hit.mean())
         base = accuracy(supervised_baseline(self, dataset, steps, seed), x, y, self.device)
+        per_class = [round(float(hit[y == k].mean()), 4) for k in range(self.num_classes)]
         return {"test_accuracy": round(acc, 4), "test_error": round(1 - acc, 4),
+                "test_accuracy_per_class": per_class,
                 "baseline_test_accuracy": round(base, 4), "baseline_test_error": round(1 - base, 4),
                 "n_test": int(len(y)), "n_labels": int(self.config["labels_per_class"]
                                                       * self.num_classes),
