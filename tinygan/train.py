@@ -100,7 +100,7 @@ def save_samples(variant, path: str, dataset=None, n: int = 64) -> str:
         return viz.scatter_2d(samples if n >= 500 else variant.sample(1000), path,
                               reference=None if dataset is None else dataset.x[:2000],
                               centers=getattr(dataset, "mode_centers", None))
-    return viz.save_image_grid(samples, path, nrow=10 if variant.num_classes else None)
+    return viz.save_image_grid(samples, path, nrow=10 if variant.needs_labels else None)
 
 
 def latest_grid(out: str) -> str | None:
