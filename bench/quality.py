@@ -69,6 +69,7 @@ ENTRIES = [
     ("vae", "tinygan train vae", "MLPs, Bernoulli likelihood"),
     ("aae", "tinygan train aae", "MLPs, Gaussian prior, z 2-D"),
     ("bigan", "tinygan train bigan", "MLPs on joint (x, z)"),
+    ("sgan", "tinygan train sgan", "semi-supervised: 100 labels, 1,000 digits held out"),
     ("gan-ring8", "tinygan train gan --data ring8", "MLP nets"),
     ("gan-grid25", "tinygan train gan --data grid25", ""),
     ("cgan-ring8", "tinygan train cgan --data ring8", "label = mode"),
@@ -85,7 +86,9 @@ TOY_DATA = ("ring8", "grid25")
 # (header, metric, decimals); decimals None: a count, whose extremes print as integers
 IMAGE_COLUMNS = [("FD ↓", "frechet_distance", 1), ("IS ↑", "inception_score", 2),
                  ("classes present", "classes_present", None), ("largest class %", "largest_class_pct", 1),
-                 ("class agreement % (conditional)", "class_agreement_pct", 1)]
+                 ("class agreement % (conditional)", "class_agreement_pct", 1),
+                 ("held-out accuracy % (sgan)", "test_accuracy_pct", 1),
+                 ("same D on the labels alone %", "baseline_test_accuracy_pct", 1)]
 # Image-to-image entries, scored by the variant's own `tinygan eval` on held-out pairs.
 TRANSLATION_COLUMNS = [("held-out PSNR dB ↑", "psnr", 2), ("held-out L1 ↓", "l1", 4),
                        ("digit accuracy on outputs %", "digit_accuracy_output_pct", 1),

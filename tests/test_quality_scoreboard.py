@@ -77,6 +77,9 @@ def test_table_from_stored_records(tmp_path):
         _store(results, _record("cgan", seed, eval=dict(frechet_distance=50.0, inception_score=8.0,
                                                          classes_present=10, class_histogram=[10] * 10,
                                                          class_agreement=agree)))
+    _store(results, _record("sgan", 0, eval=dict(frechet_distance=80.0, inception_score=6.0,
+                                                  classes_present=10, class_histogram=[10] * 10,
+                                                  test_accuracy=0.9123, baseline_test_accuracy=0.78)))
     _store(results, _record("gan", 0, error="train exit 1: boom"))          # failures are not scores
     for seed, reached in enumerate([8, 6]):
         # high-quality samples per mode: 2 modes with one in seed 0, 5 in seed 1 (records from
@@ -97,11 +100,14 @@ def test_table_from_stored_records(tmp_path):
 
     cells = [c.strip() for c in _row(table, "dcgan").split("|")[1:-1]]
     # an unconditional run has no class agreement: its cell stays empty
-    assert cells[2:10] == ["0, 1, 2", "113.3 (100.0–130.0)", "4.00", "9.7 (9–10)",
-                           "28.3 (20.0–40.0)", "", "60 (50–70)", "M1, 2026-12-01 to 2026-12-03"]
-    assert cells[10] == "[seed 0](pictures/dcgan.png)"
+    assert cells[2:12] == ["0, 1, 2", "113.3 (100.0–130.0)", "4.00", "9.7 (9–10)",
+                           "28.3 (20.0–40.0)", "", "", "", "60 (50–70)", "M1, 2026-12-01 to 2026-12-03"]
+    assert cells[12] == "[seed 0](pictures/dcgan.png)"
     cgan = [c.strip() for c in _row(table, "cgan").split("|")[1:-1]]
-    assert cgan[2] == "0, 1" and cgan[7] == "95.0 (93.0–97.0)"
+    assert cgan[2] == "0, 1" and cgan[7] == "95.0 (93.0–97.0)" and cgan[8:10] == ["", ""]
+    # a classifier's held-out accuracy, and the labels-only baseline's, in their own columns
+    sgan = [c.strip() for c in _row(table, "sgan").split("|")[1:-1]]
+    assert sgan[7:10] == ["", "91.2", "78.0"]
     assert "not run yet: `python -m bench.quality --only gan`" in _row(table, "gan")
     toy = [c.strip() for c in _row(table, "gan-ring8").split("|")[1:-1]]
     # a busy machine (load average >= 1 when a run started) marks the time with *

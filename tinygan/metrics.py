@@ -173,6 +173,9 @@ def evaluate_checkpoint(path: str, n: int = 2000, seed: int = 0, device: str = "
     result = dict(head)
     result.update(evaluate_samples(samples, dataset, device=device,
                                    labels=labels if known else None))
+    if hasattr(variant, "classifier_report"):   # a variant whose product is a classifier (sgan)
+        dataset = dataset or data.load(meta["data"], download=False)
+        result.update(variant.classifier_report(dataset, steps=int(meta["step"]), seed=meta["seed"]))
     return result
 
 

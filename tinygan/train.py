@@ -122,7 +122,7 @@ def save_samples(variant, path: str, dataset=None, n: int = 64, write: bool = Tr
                               centers=getattr(dataset, "mode_centers", None))
     if not write:
         return path
-    return viz.save_image_grid(samples, path, nrow=10 if variant.num_classes else None)
+    return viz.save_image_grid(samples, path, nrow=10 if variant.needs_labels else None)
 
 
 def replicated_arrays(model) -> list:
@@ -208,10 +208,11 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     checkpoint_every = checkpoint_every or max(1, min(steps // 4, 1000))
 
     backend.manual_seed(seed)
-    model = cls(dataset.shape[1:], num_classes=dataset.num_classes if cls.needs_labels else None,
+    model = cls(dataset.shape[1:],
+                num_classes=dataset.num_classes if cls.needs_labels or cls.uses_labels else None,
                 config=options, device=device, data=dataset.name)
     model.total_steps = steps                # for a learning-rate schedule over the run
-    loader = datasets.DataLoader(dataset, batch_size=batch_size, seed=seed)
+    loader = datasets.DataLoader(model.training_data(dataset), batch_size=batch_size, seed=seed)
     start = 0
     if resume:
         state, meta = checkpoint.load(paths["ckpt"])
@@ -230,7 +231,7 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     distributed.broadcast_(replicated_arrays(model))
 
     meta = {"variant": variant, "data": dataset.name, "data_shape": list(dataset.shape[1:]),
-            "num_classes": dataset.num_classes if cls.needs_labels else None,
+            "num_classes": dataset.num_classes if cls.needs_labels or cls.uses_labels else None,
             "config": model.config, "seed": seed, "batch_size": batch_size, "steps": steps}
     if hasattr(dataset, "domains"):          # what `tinygan translate` must feed the generator
         meta.update(domains=list(dataset.domains), scale=dataset.scale, channels=dataset.channels)

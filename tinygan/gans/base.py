@@ -79,6 +79,9 @@ class Variant:
     data_kinds: tuple = ("image", "toy")   # what data it can train on
     needs_labels: bool = False
     default_data: str | None = None        # `tinygan train` without --data (None: mnist)
+    # Trains with the dataset's labels (num_classes known) but is not class-conditional: G
+    # draws without a label (sgan, whose product is a classifier).
+    uses_labels: bool = False
     recipes: dict = {}                     # {"toy": {...}, "image": {...}, "grid25": {...}}
     default_steps: dict = {}               # {"image": N, "toy": M}: `tinygan train` without --steps
     default_batch_size: dict = {}          # {"toy": 256}: without --batch-size (else 64)
@@ -98,6 +101,8 @@ class Variant:
         self.config = self.check_config(config, self.data_kind, data)
         if self.needs_labels and not num_classes:
             raise ValueError(f"{self.name} is class-conditional and needs a labelled dataset")
+        if self.uses_labels and not num_classes:
+            raise ValueError(f"{self.name} learns from labels and needs a labelled dataset")
         if self.is_toy and "toy" not in self.data_kinds:
             raise ValueError(f"{self.name} trains on image data only, got samples of shape {self.data_shape}")
         self.build()
@@ -173,6 +178,11 @@ class Variant:
     # -- to be written by each variant -------------------------------------------------------
     def build(self) -> None:
         raise NotImplementedError
+
+    def training_data(self, dataset):
+        """The dataset the training loop draws its batches from: `dataset` itself, unless the
+        variant keeps part of it apart (sgan: a labelled set it holds, a held-out test set)."""
+        return dataset
 
     def train_step(self, x: Tensor, y: Tensor | None = None) -> dict:
         """One training step on the batch x (labels y).  Written by each variant to return
