@@ -1,0 +1,271 @@
+"""`cyclegan` — Zhu, Park, Isola & Efros 2017, Unpaired Image-to-Image Translation using
+Cycle-Consistent Adversarial Networks.
+
+Two generators G: A → B and F: B → A, two discriminators D_B (is this a B?) and D_A, trained
+on images of each domain that are never paired.  An adversarial loss alone would let G map
+every x to *some* plausible B; the cycle loss asks F(G(x)) ≈ x and G(F(y)) ≈ y, so the
+translation has to keep what identifies x.
+
+    for each step, a batch a of domain A and a batch b of domain B (unrelated rows):
+        fake_b, fake_a = G(a), F(b)
+        # generators, least-squares GAN loss (Mao et al.): push D's output on fakes to 1
+        L_G = (D_B(fake_b) − 1)² + (D_A(fake_a) − 1)²
+              + λ_cyc · (|F(fake_b) − a|₁ + |G(fake_a) − b|₁)           (cycle consistency)
+              + λ_id · λ_cyc · (|G(b) − b|₁ + |F(a) − a|₁)              (identity)
+        one Adam step on G and F together
+        # discriminators, each on real images and on a fake drawn from a 50-image replay
+        # pool of past fakes (Shrivastava et al. 2017, image_pool.py)
+        L_D_B = ½ [(D_B(b) − 1)² + D_B(pool_B(fake_b))²],  L_D_A likewise
+        one Adam step on D_A and D_B
+    Adam(2e-4, β = (0.5, 0.999)); lr held for the first half of the run, then decayed
+    linearly towards 0 (the paper: 100 epochs held, 100 decayed).
+
+Paper defaults kept: λ_cyc = 10, λ_id = 0.5 (the identity term weighs 0.5 · λ_cyc = 5), the
+50-image pool, least squares, instance norm, reflection padding, Adam(2e-4, 0.5), the
+lr schedule.
+
+Nets (the paper's, scaled for 32×32 digits on a 2-core CPU):
+    G   ReflectionPad 3, conv 7×7 → ngf, IN, ReLU;  two stride-2 convs 3×3 (ngf → 2ngf → 4ngf,
+        IN, ReLU: 32 → 8 px);  `n_blocks` residual blocks [reflect-pad, conv 3×3, IN, ReLU,
+        reflect-pad, conv 3×3, IN] + skip;  two transposed convs 3×3 stride 2 back to ngf;
+        ReflectionPad 3, conv 7×7 → C, tanh.
+        Scaled: ngf 16 (paper 64), 3 residual blocks (paper: 6 at 128 px, 9 at 256 px).
+    D   PatchGAN: conv 4×4 stride 2 → ndf, LeakyReLU(0.2); (d_layers − 1) more stride-2 convs,
+        doubling, IN, LReLU; one stride-1 conv 4×4 (IN, LReLU); a stride-1 conv 4×4 → 1 map of
+        patch scores.  Scaled: ndf 16 (paper 64), d_layers 2 (paper 3): on 32×32 input a 6×6
+        map of scores whose receptive fields are 34 px (the paper's 70×70 patches of 256 px).
+    Batch 8 (paper 1): instance norm makes each image its own statistics either way.
+    Weights ~ N(0, 0.02) as the authors' code.
+
+Data: a two-domain dataset (N, 2C, H, W) whose channels [:C] are domain A and [C:] domain B;
+on `mnist2thick` A are digits of one half of the training digits, B dilated digits of the
+other half, so no pair is ever seen.  `translate(x, "AtoB" | "BtoA")` applies G or F;
+`evaluate` reports on the held-out pairs the label preservation of each direction (the
+shipped classifier reads x's label in the translation) and the cycle L1.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from .. import nn
+from ..autograd import Tensor, no_grad
+from .. import backend
+from .base import Variant
+from .image_pool import ImagePool
+from .registry import register
+
+
+def _init_(module: nn.Module) -> nn.Module:
+    """N(0, 0.02) conv weights, zero biases: the authors' "normal" init."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
+
+
+class ResnetBlock(nn.Module):
+    """x + [reflect-pad 1, conv 3×3, IN, ReLU, reflect-pad 1, conv 3×3, IN](x)."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch),
+                                  nn.ReLU(), nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3),
+                                  nn.InstanceNorm2d(ch))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    def __init__(self, channels: int, ngf: int = 16, n_blocks: int = 3, n_down: int = 2):
+        super().__init__()
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(channels, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU()]
+        ch = ngf
+        for _ in range(n_down):
+            layers += [nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1), nn.InstanceNorm2d(2 * ch), nn.ReLU()]
+            ch *= 2
+        layers += [ResnetBlock(ch) for _ in range(n_blocks)]
+        for _ in range(n_down):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1),
+                       nn.InstanceNorm2d(ch // 2), nn.ReLU()]
+            ch //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, channels, 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN (Isola et al. 2017): a map of scores, one per overlapping patch of the input."""
+
+    def __init__(self, channels: int, ndf: int = 16, n_layers: int = 2):
+        super().__init__()
+        layers = [nn.Conv2d(channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        ch = ndf
+        for i in range(1, n_layers + 1):
+            stride = 2 if i < n_layers else 1
+            out = ndf * min(2 ** i, 8)
+            layers += [nn.Conv2d(ch, out, 4, stride=stride, padding=1), nn.InstanceNorm2d(out),
+                       nn.LeakyReLU(0.2)]
+            ch = out
+        layers += [nn.Conv2d(ch, 1, 4, stride=1, padding=1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def lsgan_d_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
+    """½ [mean (D(real) − 1)² + mean D(fake)²]: the ½ slows D relative to G, as the paper."""
+    return 0.5 * (((real_out - 1.0) ** 2).mean() + (fake_out ** 2).mean())
+
+
+def lsgan_g_loss(fake_out: Tensor) -> Tensor:
+    return ((fake_out - 1.0) ** 2).mean()
+
+
+def held_then_decayed(step: int, total: int | None, hold: float) -> float:
+    """The lr factor at 0-based step `step` of `total`: 1 for the first `hold` of the run, then
+    linear towards 0, reaching 1/(decay steps) at the last step (as the authors' code, whose
+    last epoch still moves)."""
+    if not total:
+        return 1.0
+    n_hold = int(round(hold * total))
+    n_decay = total - n_hold
+    if step < n_hold or n_decay <= 0:
+        return 1.0
+    return max(0.0, 1.0 - (step - n_hold) / n_decay)
+
+
+def classifier_labels(images: np.ndarray) -> np.ndarray:
+    """The shipped MNIST classifier's label of each 32×32 grey image in [-1, 1] (centre 28×28
+    crop: the digits were padded by 2 px to 32)."""
+    from ..classifier import classify, load_classifier
+    h, w = images.shape[2:]
+    top, left = (h - 28) // 2, (w - 28) // 2
+    probs, _ = classify(load_classifier(), images[:, :, top:top + 28, left:left + 28])
+    return probs.argmax(axis=1)
+
+
+def split_domains(x: Tensor, channels: int) -> tuple:
+    return x[:, :channels], x[:, channels:]
+
+
+@register
+class CycleGAN(Variant):
+    name = "cyclegan"
+    paper = "Zhu et al. 2017, Unpaired Image-to-Image Translation (CycleGAN)"
+    summary = "two ResNet G's, two PatchGAN D's, LSGAN + λ·cycle L1 + identity, replay pool"
+    data_kinds = ("image",)
+    default_data = "mnist2thick"
+    default_steps = {"image": 1500}
+    default_batch_size = {"image": 8}
+    defaults = dict(ngf=16, ndf=16, n_blocks=3, d_layers=2, lr=2e-4, beta1=0.5, beta2=0.999,
+                    lambda_cyc=10.0, lambda_id=0.5, pool_size=50, hold=0.5)
+    limits = dict(n_blocks=">= 0", d_layers=">= 1", lambda_cyc=">= 0", lambda_id=">= 0",
+                  pool_size=">= 0", hold="[0, 1]")
+
+    def build(self):
+        c = self.config
+        if self.data_shape[0] % 2:
+            raise ValueError(f"cyclegan trains on two-domain data (e.g. --data mnist2thick or "
+                             f"unpaired:PATH), got images of {self.data_shape[0]} channels")
+        self.channels = C = self.data_shape[0] // 2
+        self.G_AB = _init_(ResnetGenerator(C, c["ngf"], c["n_blocks"]))
+        self.G_BA = _init_(ResnetGenerator(C, c["ngf"], c["n_blocks"]))
+        self.D_A = _init_(PatchDiscriminator(C, c["ndf"], c["d_layers"]))
+        self.D_B = _init_(PatchDiscriminator(C, c["ndf"], c["d_layers"]))
+        self.opt_G = self.adam(self.G_AB, self.G_BA)
+        self.opt_D = self.adam(self.D_A, self.D_B)
+        self.pool_A, self.pool_B = ImagePool(c["pool_size"]), ImagePool(c["pool_size"])
+
+    def set_lr(self) -> float:
+        scale = held_then_decayed(self.steps_done, self.total_steps, self.config["hold"])
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["lr"] = self.config["lr"] * scale
+        return self.config["lr"] * scale
+
+    def generator_losses(self, a: Tensor, b: Tensor) -> tuple:
+        """(total, parts, fake_a, fake_b): the generators' objective on one batch of each domain."""
+        c = self.config
+        lam, lam_id = c["lambda_cyc"], c["lambda_id"] * c["lambda_cyc"]
+        fake_b, fake_a = self.G_AB(a), self.G_BA(b)
+        adv = lsgan_g_loss(self.D_B(fake_b)) + lsgan_g_loss(self.D_A(fake_a))
+        cyc = F.l1_loss(self.G_BA(fake_b), a) + F.l1_loss(self.G_AB(fake_a), b)
+        total = adv + lam * cyc
+        parts = {"loss_G_adv": adv.data, "loss_cycle": cyc.data}
+        if lam_id > 0:
+            idt = F.l1_loss(self.G_AB(b), b) + F.l1_loss(self.G_BA(a), a)
+            total = total + lam_id * idt
+            parts["loss_identity"] = idt.data
+        return total, parts, fake_a, fake_b
+
+    def train_step(self, x, y=None):
+        a, b = split_domains(x, self.channels)
+        lr = self.set_lr()
+        # 1. Both generators, against the current discriminators.
+        loss_G, parts, fake_a, fake_b = self.generator_losses(a, b)
+        logs = {**self.update("G", loss_G), **parts}
+        # 2. Both discriminators, on real images and on fakes from the replay pools.
+        loss_D = (lsgan_d_loss(self.D_A(a), self.D_A(self.pool_A.query(fake_a)))
+                  + lsgan_d_loss(self.D_B(b), self.D_B(self.pool_B.query(fake_b))))
+        logs.update(self.update("D", loss_D))
+        logs["lr"] = lr
+        return logs
+
+    # -- what a trained translator does --------------------------------------------------------
+    def translate(self, x: np.ndarray, direction: str = "AtoB", batch_size: int = 100) -> np.ndarray:
+        """Images of the source domain (N, C, H, W) in [-1, 1] → the other domain's, via G_AB
+        (AtoB) or G_BA (BtoA); eval mode, no graph."""
+        net = {"AtoB": "G_AB", "BtoA": "G_BA"}.get(direction)
+        if net is None:
+            raise ValueError(f"cyclegan: direction must be AtoB or BtoA, got {direction!r}")
+        return self._apply(getattr(self, net), x, batch_size)
+
+    def _apply(self, net: nn.Module, x: np.ndarray, batch_size: int = 100) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"{self.name}: expected images (N, {self.channels}, H, W), got {x.shape}")
+        mode = net.training
+        net.eval()
+        try:
+            with no_grad():
+                out = [backend.as_numpy(net(Tensor(backend.to_device(x[i:i + batch_size], self.device))).data)
+                       for i in range(0, len(x), batch_size)]
+        finally:
+            net.train(mode)
+        return np.concatenate(out) if out else np.zeros_like(x)
+
+    def evaluate(self, dataset) -> dict:
+        """Held-out label preservation both ways and the cycle L1 (mean |F(G(a)) − a| over
+        pixels in [-1, 1], and |G(F(b)) − b|)."""
+        test = getattr(dataset, "test", None) or dataset
+        x = test.data.astype(np.float32) / 127.5 - 1.0
+        a, b = x[:, :self.channels], x[:, self.channels:]
+        labels = test.labels
+        fake_b, fake_a = self.translate(a, "AtoB"), self.translate(b, "BtoA")
+        out = {"held_out": int(len(x)),
+               "cycle_l1_A": float(np.abs(self.translate(fake_b, "BtoA") - a).mean()),
+               "cycle_l1_B": float(np.abs(self.translate(fake_a, "AtoB") - b).mean())}
+        if labels is not None and self.channels == 1:
+            out["label_preservation_AtoB"] = float((classifier_labels(fake_b) == labels).mean())
+            out["label_preservation_BtoA"] = float((classifier_labels(fake_a) == labels).mean())
+            out["classifier_accuracy_real_A"] = float((classifier_labels(a) == labels).mean())
+            out["classifier_accuracy_real_B"] = float((classifier_labels(b) == labels).mean())
+        return out
+
+    # -- the replay pools are part of the training state ----------------------------------------
+    def state_dict(self) -> dict:
+        return {**super().state_dict(),
+                "pools": {"A": self.pool_A.state_dict(), "B": self.pool_B.state_dict()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if "pools" in state:
+            self.pool_A.load_state_dict(state["pools"]["A"], self.device)
+            self.pool_B.load_state_dict(state["pools"]["B"], self.device)
