@@ -9,10 +9,11 @@ from .reduce import amax, broadcast_to, logsumexp, mean, sum, sum_to, var
 from .shape import (cat, flatten, getitem, permute, reshape, squeeze, stack, to_device,
                     transpose, unsqueeze)
 from .activation import *      # relu, leaky_relu, tanh, sigmoid, softplus, softmax, log_softmax
-from .misc import *            # linear, dropout, embedding
+from .misc import *            # linear, dropout(2d), embedding, pad
 from .loss import *            # binary_cross_entropy(_with_logits), cross_entropy, mse_loss, l1_loss
 from .conv import *            # conv2d, conv_transpose2d, conv2d_grad_weight
 from .pooling import *         # avg_pool2d, max_pool2d, interpolate
-from .normalization import *   # batch_norm
+from .normalization import *   # batch_norm, batch_norm_act, instance_norm
+from .resample import *        # pixel_shuffle, pixel_unshuffle
 from .pairwise import *        # pairwise_l1 (minibatch discrimination's distances)
 from .augment import *         # translate (DiffAugment's shifts)

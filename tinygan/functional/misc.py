@@ -2,8 +2,10 @@
 
     linear     y = x W^T + b          (W is (out, in), as torch stores it; one op, see Linear)
     dropout    y = x * m / (1 - p)    m ~ Bernoulli(1 - p), fixed for the backward
+               (dropout2d: one m per channel)
     embedding  y = W[idx]             the backward scatter-adds rows (GetItemGrad)
-    pad        y = x framed by a constant; the backward crops the frame off again
+    pad        y = x framed by a constant (the backward crops the frame off again), or by
+               copies of x's own pixels (reflect, replicate, circular: a gather)
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from .activation import _float_tensor
 from .arith import where
 from .shape import getitem
 
-__all__ = ["linear", "dropout", "embedding", "pad"]
+__all__ = ["linear", "dropout", "dropout2d", "embedding", "pad"]
 
 
 def _same_device(opname, **tensors):
@@ -77,15 +79,31 @@ def dropout(x, p: float = 0.5, training: bool = True):
     """Zero each element with probability p and scale the survivors by 1/(1-p) (inverted
     dropout: the expectation is unchanged, so eval mode is the identity)."""
     x = _float_tensor(x, "dropout")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    return _dropout(x, p, training, x.shape, "dropout")
+
+
+def dropout2d(x, p: float = 0.5, training: bool = True):
+    """Zero whole channels of NCHW input with probability p, scale the rest by 1/(1-p):
+    neighbouring pixels are correlated, so dropping single ones barely regularises a conv."""
+    x = _float_tensor(x, "dropout2d")
+    if x.ndim != 4:
+        raise ValueError(f"dropout2d: input must be 4-D NCHW, got shape {x.shape}")
+    return _dropout(x, p, training, x.shape[:2] + (1, 1), "dropout2d")
+
+
+def _dropout(x, p, training, mask_shape, op):
+    """x * m / (1-p) with m ~ Bernoulli(1-p) of `mask_shape` (broadcast against x), drawn from
+    the library's seeded generator so that `manual_seed` replays the same masks."""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: p must be in [0, 1], got {p!r}")
     if not training or p == 0.0:
         return x
     xp = get_array_module(x.data)
     if p == 1.0:
-        return x * xp.zeros(x.shape, dtype=x.dtype)
+        return x * xp.zeros(mask_shape, dtype=x.dtype)
     rng = get_rng("cpu" if xp is np else "cuda")
-    keep = (rng.random(x.shape) >= p).astype(x.dtype)
+    keep = (rng.random(mask_shape) >= p).astype(x.dtype)
     keep *= x.dtype.type(1.0 / (1.0 - p))
     return x * Tensor(keep)
 
@@ -129,12 +147,35 @@ class Pad(Function):
         return getitem(gy, crop)
 
 
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _source_index(size: int, before: int, after: int, mode: str):
+    """Which input position each output position of a padded axis copies."""
+    i = np.arange(-before, size + after)
+    if mode == "replicate":
+        return np.clip(i, 0, size - 1)
+    if mode == "circular":
+        return i % size
+    i = np.abs(i)                                  # reflect about 0 ...
+    return np.where(i >= size, 2 * (size - 1) - i, i)      # ... and about size - 1
+
+
 def pad(x, pad, mode: str = "constant", value: float = 0.0):
-    """torch.nn.functional.pad, constant mode: `pad` lists (before, after) pairs starting from
-    the LAST dimension, e.g. (1, 1, 2, 2) pads W by 1 and H by 2 on each side."""
+    """torch.nn.functional.pad: `pad` lists (before, after) pairs starting from the LAST
+    dimension, e.g. (1, 1, 2, 2) pads W by 1 and H by 2 on each side (left, right, top, bottom).
+
+        constant    a frame of `value`
+        reflect     mirrored about the edge, the edge itself not repeated: widths < size
+        replicate   the edge repeated
+        circular    wrapped around: widths <= size
+
+    The last three copy input positions, so they are a gather along each padded axis (getitem
+    with an index array): the backward adds each output's gradient back onto its source.
+    """
     x = as_tensor(x)
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {', '.join(map(repr, _PAD_MODES))}, got {mode!r}")
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: pad must hold pairs for at most {x.ndim} dimensions, got {pad} "
@@ -144,4 +185,23 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
     widths = [(0, 0)] * x.ndim
     for k in range(len(pad) // 2):
         widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
-    return Pad(tuple(widths), value)(x)
+    if mode == "constant":
+        return Pad(tuple(widths), value)(x)
+    xp = get_array_module(x.data)
+    for d, (before, after) in enumerate(widths):
+        size = x.shape[d]
+        if not before and not after:
+            continue
+        if mode == "reflect" and max(before, after) >= size:
+            raise ValueError(f"pad: Padding size should be less than the corresponding input "
+                             f"dimension (reflect), but got: padding {(before, after)} at "
+                             f"dimension {d} of input {x.shape}")
+        if mode == "circular" and max(before, after) > size:
+            raise ValueError(f"pad: Padding value causes wrapping around more than once "
+                             f"(circular): padding {(before, after)} at dimension {d} of input "
+                             f"{x.shape}")
+        if size == 0:
+            raise ValueError(f"pad: cannot {mode}-pad the empty dimension {d} of input {x.shape}")
+        idx = xp.asarray(_source_index(size, before, after, mode))
+        x = getitem(x, (slice(None),) * d + (idx,))
+    return x

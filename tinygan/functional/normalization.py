@@ -41,6 +41,13 @@ gradient is batch_norm_grad(x, w, D gy), D the activation's masked scale read fr
 of y (piecewise constant, so D has no derivative of its own): one kernel,
 batch_norm_act_backward, and a backward that is batch_norm_grad's with gy -> D gy and its
 ggy -> D ggy.
+
+instance_norm(x, ...) (Ulyanov et al., 2016) normalises each (sample, channel) plane of x
+(N, C, H, W) by its own mean and variance.  That is batch norm of the view (1, N·C, H, W),
+whose N·C "channels" are exactly those planes, so it is written as one: the same kernels, the
+same tested gradients of every order.  The per-channel weight and bias are tiled to (N·C,) by
+broadcast_to + reshape (their gradients sum back over the batch), and running statistics are
+tiled in and averaged over the batch on the way out, as torch does.
 """
 from __future__ import annotations
 
@@ -48,8 +55,9 @@ from .. import kernels
 from ..autograd import Function, Tensor, as_tensor
 from ..backend import get_array_module
 from .activation import LeakyReLUGrad
+from .reduce import broadcast_to
 
-__all__ = ["batch_norm", "batch_norm_act"]
+__all__ = ["batch_norm", "batch_norm_act", "instance_norm"]
 
 
 def _channel_axes(x_shape):
@@ -280,3 +288,54 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         running_mean[...] = (1 - momentum) * running_mean + momentum * op.mean
         running_var[...] = (1 - momentum) * running_var + momentum * op.var * (M / (M - 1))
     return y
+
+
+def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Instance normalization of (N, C, L), (N, C, H, W) or (N, C, D, H, W) input, as
+    `torch.nn.functional.instance_norm`: each sample's channel is normalised over its own
+    spatial positions (biased variance); weight and bias (C,) are per channel.
+
+    use_input_stats=True (training, and always without running statistics) normalises with
+    the plane's own statistics and, when running_mean / running_var (C,) are given, moves them
+    in place by `momentum` towards the batch average of the planes' mean and unbiased variance.
+    use_input_stats=False normalises with the running statistics, which must be given.
+    """
+    op = "instance_norm"
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: input must be floating point, got {x.dtype}")
+    if x.ndim not in (3, 4, 5):
+        raise ValueError(f"{op}: input must be (N, C, L), (N, C, H, W) or (N, C, D, H, W), got "
+                         f"shape {x.shape}")
+    N, C = x.shape[:2]
+    spatial = x.numel() // (N * C) if N * C else 0
+    if use_input_stats and spatial <= 1:
+        raise ValueError(f"{op}: Expected more than 1 spatial element when training, got input "
+                         f"of shape {x.shape}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    if not use_input_stats and running_mean is None:
+        raise ValueError(f"{op}: running_mean and running_var are required when "
+                         f"use_input_stats=False")
+    for name, v in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if v is not None and tuple(getattr(v, "shape", ())) != (C,):
+            raise ValueError(f"{op}: {name} has shape {tuple(getattr(v, 'shape', ()))} but input "
+                             f"{x.shape} has {C} channels, expected ({C},)")
+    xp = get_array_module(x.data)
+
+    def tiled(v):           # (C,) -> (N·C,): channel c of every sample gets v[c]
+        return None if v is None else broadcast_to(as_tensor(v).reshape(1, C), (N, C)).reshape(N * C)
+
+    stats = None            # the caller's arrays, updated in place below
+    if running_mean is not None:
+        stats = [_stat_array(running_mean, "running_mean", x, op),
+                 _stat_array(running_var, "running_var", x, op)]
+    tiled_stats = [None, None] if stats is None else [xp.tile(s, N) for s in stats]
+    planes = x.reshape((1, N * C) + (x.shape[2:] if x.ndim == 4 else (spatial, 1)))
+    y = batch_norm(planes, *tiled_stats, tiled(weight), tiled(bias), use_input_stats, momentum, eps)
+    if use_input_stats and stats is not None:
+        for s, t in zip(stats, tiled_stats):
+            s[...] = t.reshape(N, C).mean(axis=0)
+    return y.reshape(x.shape)

@@ -1,4 +1,4 @@
-"""Pooling and nearest-neighbour upsampling, PyTorch semantics (NCHW, floor mode).
+"""Pooling and resizing (interpolate), PyTorch semantics (NCHW, floor mode).
 
 Notation: x (N, C, H, W), window KH×KW, stride (SH, SW) (default: the window), padding (PH, PW),
 y (N, C, OH, OW) with OH = (H + 2*PH - KH) // SH + 1.  The windows are read with the same
@@ -11,6 +11,7 @@ to any order, like sum_to / broadcast_to:
     avg_pool2d       y = mean of each zero-padded window   <->  AvgPool2dGrad: spread gy/(KH KW)
     max_pool2d       y = the window entry at the argmax    <->  MaxPool2dGrad: gy to the argmax
     interpolate      y = each pixel copied into a block    <->  sum over each block
+                     (bilinear / bicubic: two matmuls, in resample.py)
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .. import kernels
 from ..autograd import Function, Tensor, _is_array
 from ..backend import get_array_module
 from ._args import pair as _pair
+from .resample import resize_separable
 from .shape import getitem
 
 __all__ = ["avg_pool2d", "max_pool2d", "interpolate"]
@@ -196,17 +198,28 @@ def _nearest_index(out_size: int, in_size: int, scale):
     return np.minimum(src, in_size - 1)
 
 
-def interpolate(x, size=None, scale_factor=None, mode="nearest"):
-    """Nearest-neighbour resizing of NCHW input, as `torch.nn.functional.interpolate`.
+_MODES = ("nearest", "bilinear", "bicubic")
 
-    Give `size` (an int or (OH, OW)) or `scale_factor` (a number or a pair); with neither,
-    scale_factor=2.  Integer factors copy each pixel into an sh×sw block (backward: sum over
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None):
+    """Resizing of NCHW input, as `torch.nn.functional.interpolate`.
+
+    Give `size` (an int or (OH, OW)) or `scale_factor` (a number or a pair; the output is
+    floor(H * scale)); with neither, scale_factor=2.
+    mode="nearest": integer factors copy each pixel into an sh×sw block (backward: sum over
     the block); other sizes pick source pixels src = floor(dst * H / OH) (backward: scatter-add).
+    mode="bilinear" / "bicubic": Ah @ x @ Awᵀ with torch's blend weights (see resample.py);
+    align_corners (default False) only for these.  recompute_scale_factor=True derives the
+    sampling step from the output size instead of the given factor, as torch.
     """
     op = "interpolate"
     x = _input(x, op)
-    if mode != "nearest":
-        raise ValueError(f"{op}: only mode='nearest' is implemented, got mode={mode!r}")
+    if mode not in _MODES:
+        raise ValueError(f"{op}: mode must be one of {', '.join(map(repr, _MODES))}, got mode={mode!r}")
+    if align_corners is not None and mode == "nearest":
+        raise ValueError(f"{op}: align_corners option can only be set with the interpolating "
+                         f"modes: bilinear | bicubic")
     if size is not None and scale_factor is not None:
         raise ValueError(f"{op}: give only one of size and scale_factor")
     H, W = x.shape[2:]
@@ -229,6 +242,10 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest"):
         if min(out) < 1:
             raise ValueError(f"{op}: scale_factor {scale_factor!r} gives an empty output {out} "
                              f"for input {x.shape}")
+        if recompute_scale_factor:
+            scales = None
+    if mode != "nearest":
+        return resize_separable(x, out, mode, bool(align_corners), scales)
     integral = scales is None or all(s.is_integer() for s in scales)     # 2.4 is not a block copy
     if integral and out[0] % H == 0 and out[1] % W == 0:
         return UpsampleNearest((out[0] // H, out[1] // W))(x)

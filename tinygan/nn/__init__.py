@@ -5,8 +5,10 @@
 """
 from . import init, utils
 from .layers import (BatchNorm1d, BatchNorm2d, BatchNormAct1d, BatchNormAct2d, Conv2d,
-                     ConvTranspose2d, Dropout, Embedding, Flatten, Identity, LeakyReLU, Linear,
-                     ModuleList, ReLU, Sequential, Sigmoid, Tanh, Unflatten, Upsample)
+                     ConvTranspose2d, Dropout, Dropout2d, Embedding, Flatten, Identity, LeakyReLU,
+                     Linear, ModuleList, ReLU, Sequential, Sigmoid, Tanh, Unflatten, Upsample)
+from .image import (CircularPad2d, ConstantPad2d, InstanceNorm2d, PixelShuffle, PixelUnshuffle,
+                    ReflectionPad2d, ReplicationPad2d, ZeroPad2d)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter
 from .stateless import functional_call
@@ -14,5 +16,7 @@ from .stateless import functional_call
 __all__ = ["Module", "Parameter", "IncompatibleKeys", "init", "utils", "Sequential", "ModuleList",
            "Identity", "Linear", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
            "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Flatten",
-           "Unflatten", "Upsample", "Embedding", "Dropout", "BCELoss", "BCEWithLogitsLoss",
-           "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "functional_call"]
+           "Unflatten", "Upsample", "Embedding", "Dropout", "Dropout2d", "BCELoss",
+           "BCEWithLogitsLoss", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "functional_call", "InstanceNorm2d",
+           "ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d",
+           "PixelShuffle", "PixelUnshuffle"]

@@ -29,7 +29,7 @@ from .module import Module, Parameter
 
 __all__ = ["Sequential", "ModuleList", "Identity", "Linear", "Conv2d", "ConvTranspose2d",
            "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU",
-           "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding", "Dropout"]
+           "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding", "Dropout", "Dropout2d"]
 
 
 def _empty_parameter(shape, device, dtype) -> Parameter:
@@ -237,14 +237,9 @@ class Embedding(Module):
 # ---------------------------------------------------------------------------------------
 # Batch normalisation
 
-class _BatchNorm(Module):
-    """y = (x - mean) / sqrt(var + eps) · weight + bias, statistics per channel (dim 1).
-
-    Training: batch statistics, and the running ones move towards them by `momentum`
-    (the unbiased batch variance, as torch; `momentum=None` gives the cumulative average
-    1/num_batches_tracked).  Eval: the running statistics.  `track_running_stats=False`
-    keeps no buffers and always uses batch statistics.
-    """
+class _NormBase(Module):
+    """The state of a normalisation layer, as torch's: weight and bias (C,) when affine;
+    buffers running_mean, running_var (C,) and num_batches_tracked () when tracking."""
     _ranks: tuple = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
@@ -282,6 +277,20 @@ class _BatchNorm(Module):
             init.ones_(self.weight)
             init.zeros_(self.bias)
 
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """y = (x - mean) / sqrt(var + eps) · weight + bias, statistics per channel (dim 1).
+
+    Training: batch statistics, and the running ones move towards them by `momentum`
+    (the unbiased batch variance, as torch; `momentum=None` gives the cumulative average
+    1/num_batches_tracked).  Eval: the running statistics.  `track_running_stats=False`
+    keeps no buffers and always uses batch statistics.
+    """
+
     def forward(self, x):
         return self._batch_norm(x, None)
 
@@ -312,10 +321,6 @@ class _BatchNorm(Module):
                 self.weight, self.bias, use_batch_stats, momentum, self.eps)
         y = F.batch_norm(*args) if negative_slope is None else F.batch_norm_act(*args, negative_slope)
         return y.reshape(y.shape[:3]) if sequence else y
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -439,17 +444,24 @@ class Unflatten(Module):
 
 
 class Upsample(Module):
-    """Upsample NCHW input by `scale_factor` (nearest neighbour by default)."""
+    """Resize NCHW input to `size` or by `scale_factor` (2 when neither is given), with
+    mode "nearest" (default), "bilinear" or "bicubic": F.interpolate's arguments."""
 
-    def __init__(self, scale_factor=2, mode: str = "nearest"):
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                 recompute_scale_factor=None):
         super().__init__()
-        self.scale_factor, self.mode = scale_factor, mode
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
 
     def forward(self, x):
-        return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode)
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
 
     def extra_repr(self):
         sf = self.scale_factor
+        if sf is None and self.size is not None:
+            return f"size={self.size!r}, mode={self.mode!r}"
+        sf = 2 if sf is None else sf
         sf = float(sf) if isinstance(sf, (int, float)) else tuple(float(s) for s in sf)
         return f"scale_factor={sf}, mode={self.mode!r}"
 
@@ -457,15 +469,21 @@ class Upsample(Module):
 class Dropout(Module):
     """Training: zero each element with probability p and scale the rest by 1/(1-p);
     eval: the identity."""
+    _op = staticmethod(F.dropout)
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
         self.p = p
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.training)
+        return self._op(x, self.p, self.training)
 
     def extra_repr(self):
         return f"p={self.p}, inplace=False"
+
+
+class Dropout2d(Dropout):
+    """Dropout of whole channels of NCHW input (one draw per (n, c)); eval: the identity."""
+    _op = staticmethod(F.dropout2d)
