@@ -30,8 +30,11 @@ def _every(text: str) -> int:
 
 
 def _data(text: str) -> str:
-    """--data NAME, with the path of folder:PATH expanded."""
-    return "folder:" + path(text[len("folder:"):]) if text.startswith("folder:") else text
+    """--data NAME, with the path of folder:PATH, paired:PATH and unpaired:PATH expanded."""
+    for prefix in ("folder:", "paired:", "unpaired:"):
+        if text.startswith(prefix):
+            return prefix + path(text[len(prefix):])
+    return text
 
 
 def _options(pairs) -> dict:

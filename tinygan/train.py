@@ -94,6 +94,10 @@ def plot_log(log_path: str, plot_path: str, title: str = "") -> str:
 
 
 def save_samples(variant, path: str, dataset=None, n: int = 64) -> str:
+    own = None if dataset is None else variant.sample_grid(dataset)
+    if own is not None:                      # e.g. input | output | target rows
+        images, nrow = own
+        return viz.save_image_grid(images, path, nrow=nrow)
     z = variant.fixed_noise(n)
     samples = variant.sample(n, z=z, y=variant.fixed_labels(n))
     if variant.is_toy:
@@ -154,7 +158,10 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
             rows = _read_log(paths["log"], upto=done)
             last = {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}
             return _summary(variant, meta["data"], out, done, steps, done, 0.0, last, False)
-    dataset = datasets.load(data or "mnist", root=data_dir)
+    # Two-domain data is read at the size and direction the variant's config names.
+    data_opts = datasets.data_options(cls.check_config(options)) if datasets.is_two_domain(
+        data or cls.default_data) else {}
+    dataset = datasets.load(data or cls.default_data or "mnist", root=data_dir, **data_opts)
     kind = dataset.kind
     steps = default_steps(cls, kind) if steps is None else steps
     batch_size = default_batch_size(cls, kind) if batch_size is None else batch_size
@@ -184,6 +191,8 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     meta = {"variant": variant, "data": dataset.name, "data_shape": list(dataset.shape[1:]),
             "num_classes": dataset.num_classes if cls.needs_labels else None,
             "config": model.config, "seed": seed, "batch_size": batch_size, "steps": steps}
+    if hasattr(dataset, "domains"):          # what `tinygan translate` must feed the generator
+        meta.update(domains=list(dataset.domains), scale=dataset.scale, channels=dataset.channels)
 
     def save_checkpoint(step):
         checkpoint.save(paths["ckpt"], {"variant": model.state_dict(), "rng": backend.rng_state(),

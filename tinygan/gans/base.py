@@ -46,6 +46,7 @@ in `train_step` uses `update(player, loss)` and `generator_loss(real, fake, adve
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 
@@ -67,6 +68,7 @@ class Variant:
     limits: dict = {}                      # ranges beyond options.COMMON's: {"levels": ">= 1"}
     data_kinds: tuple = ("image", "toy")   # what data it can train on
     needs_labels: bool = False
+    default_data: str | None = None        # `tinygan train` without --data (None: mnist)
     recipes: dict = {}                     # {"toy": {...}, "image": {...}}: overrides of defaults
     default_steps: dict = {}               # {"image": N, "toy": M}: `tinygan train` without --steps
     default_batch_size: dict = {}          # {"toy": 256}: without --batch-size (else 64)
@@ -168,6 +170,38 @@ class Variant:
         def train_step(self, x, y=None):
             return backend.fetch_scalars(cls._device_step(self, x, y))
         cls.train_step = train_step
+
+    # -- image-to-image variants (pix2pix, cyclegan, srgan) ---------------------------------------
+    # Their data is a two-domain dataset (tinygan/data/pairs.py): a batch holds A in channels
+    # [:C] and B in [C:].
+    def translate(self, x: np.ndarray, direction: str = "AtoB") -> np.ndarray:
+        """Images x of the source domain, float32 (N, C, H, W) in [-1, 1] at the run's stored
+        size, → the generator's float32 outputs in [-1, 1]: nets in eval mode, no graph.
+        `tinygan translate` calls it; variants that translate override it."""
+        raise ValueError(f"{self.name} does not translate images (it generates them from "
+                         f"noise): translate takes a pix2pix, cyclegan or srgan run")
+
+    def evaluate(self, dataset) -> dict | None:
+        """Variant-specific metrics of `tinygan eval` on the run's `dataset` (None: the generic
+        sample metrics)."""
+        return None
+
+    def sample_grid(self, dataset) -> tuple | None:
+        """(images (n, C, H, W) in [-1, 1], images per row) for the training run's sample PNGs,
+        or None for the usual grid of samples from fixed noise."""
+        return None
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """Nets in eval mode, no graph recorded; each net's mode restored on the way out."""
+        modes = {k: m.training for k, m in self.nets().items()}
+        self.eval()
+        try:
+            with no_grad():
+                yield
+        finally:
+            for k, m in self.nets().items():
+                m.train(modes[k])
 
     def generate(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """Samples for latent batch `z` (and labels `y` for conditional variants)."""
@@ -285,6 +319,9 @@ class Variant:
     # -- shared machinery ----------------------------------------------------------------------
     @property
     def z_dim(self) -> int:
+        if "z_dim" not in self.config:
+            raise ValueError(f"{self.name} has no latent noise z: it translates images "
+                             f"(use `tinygan translate`)")
         return int(self.config["z_dim"])
 
     def sample_z(self, n: int) -> Tensor:
