@@ -54,6 +54,7 @@ from .. import backend
 from .base import Variant
 from .image_pool import ImagePool
 from .registry import register
+from .translation import digit_accuracy, held_out, l1, split, translate_all, triplet_grid
 
 
 def _init_(module: nn.Module) -> nn.Module:
@@ -141,20 +142,6 @@ def held_then_decayed(step: int, total: int | None, hold: float) -> float:
     return max(0.0, 1.0 - (step - n_hold) / n_decay)
 
 
-def classifier_labels(images: np.ndarray) -> np.ndarray:
-    """The shipped MNIST classifier's label of each 32×32 grey image in [-1, 1] (centre 28×28
-    crop: the digits were padded by 2 px to 32)."""
-    from ..classifier import classify, load_classifier
-    h, w = images.shape[2:]
-    top, left = (h - 28) // 2, (w - 28) // 2
-    probs, _ = classify(load_classifier(), images[:, :, top:top + 28, left:left + 28])
-    return probs.argmax(axis=1)
-
-
-def split_domains(x: Tensor, channels: int) -> tuple:
-    return x[:, :channels], x[:, channels:]
-
-
 @register
 class CycleGAN(Variant):
     name = "cyclegan"
@@ -165,9 +152,10 @@ class CycleGAN(Variant):
     default_steps = {"image": 1500}
     default_batch_size = {"image": 8}
     defaults = dict(ngf=16, ndf=16, n_blocks=3, d_layers=2, lr=2e-4, beta1=0.5, beta2=0.999,
-                    lambda_cyc=10.0, lambda_id=0.5, pool_size=50, hold=0.5)
+                    lambda_cyc=10.0, lambda_id=0.5, pool_size=50, hold=0.5, size=None,
+                    direction="AtoB")
     limits = dict(n_blocks=">= 0", d_layers=">= 1", lambda_cyc=">= 0", lambda_id=">= 0",
-                  pool_size=">= 0", hold="[0, 1]")
+                  pool_size=">= 0", hold="[0, 1]", size="int >= 8", direction=("AtoB", "BtoA"))
 
     def build(self):
         c = self.config
@@ -206,7 +194,7 @@ class CycleGAN(Variant):
         return total, parts, fake_a, fake_b
 
     def train_step(self, x, y=None):
-        a, b = split_domains(x, self.channels)
+        a, b = split(x, self.channels)
         lr = self.set_lr()
         # 1. Both generators, against the current discriminators.
         loss_G, parts, fake_a, fake_b = self.generator_losses(a, b)
@@ -219,45 +207,44 @@ class CycleGAN(Variant):
         return logs
 
     # -- what a trained translator does --------------------------------------------------------
-    def translate(self, x: np.ndarray, direction: str = "AtoB", batch_size: int = 100) -> np.ndarray:
-        """Images of the source domain (N, C, H, W) in [-1, 1] → the other domain's, via G_AB
+    def translate(self, x: np.ndarray, direction: str = "AtoB") -> np.ndarray:
+        """Images of the source domain (N, C, H, W) in [-1, 1] → the other domain's, by G_AB
         (AtoB) or G_BA (BtoA); eval mode, no graph."""
         net = {"AtoB": "G_AB", "BtoA": "G_BA"}.get(direction)
         if net is None:
             raise ValueError(f"cyclegan: direction must be AtoB or BtoA, got {direction!r}")
-        return self._apply(getattr(self, net), x, batch_size)
-
-    def _apply(self, net: nn.Module, x: np.ndarray, batch_size: int = 100) -> np.ndarray:
         x = np.asarray(x, np.float32)
         if x.ndim != 4 or x.shape[1] != self.channels:
-            raise ValueError(f"{self.name}: expected images (N, {self.channels}, H, W), got {x.shape}")
-        mode = net.training
-        net.eval()
-        try:
-            with no_grad():
-                out = [backend.as_numpy(net(Tensor(backend.to_device(x[i:i + batch_size], self.device))).data)
-                       for i in range(0, len(x), batch_size)]
-        finally:
-            net.train(mode)
-        return np.concatenate(out) if out else np.zeros_like(x)
+            raise ValueError(f"cyclegan: expected images (N, {self.channels}, H, W), got {x.shape}")
+        with self.evaluating():
+            out = getattr(self, net)(Tensor(backend.to_device(np.ascontiguousarray(x), self.device)))
+        return backend.as_numpy(out.data)
 
     def evaluate(self, dataset) -> dict:
-        """Held-out label preservation both ways and the cycle L1 (mean |F(G(a)) − a| over
-        pixels in [-1, 1], and |G(F(b)) − b|)."""
-        test = getattr(dataset, "test", None) or dataset
-        x = test.data.astype(np.float32) / 127.5 - 1.0
-        a, b = x[:, :self.channels], x[:, self.channels:]
-        labels = test.labels
-        fake_b, fake_a = self.translate(a, "AtoB"), self.translate(b, "BtoA")
-        out = {"held_out": int(len(x)),
-               "cycle_l1_A": float(np.abs(self.translate(fake_b, "BtoA") - a).mean()),
-               "cycle_l1_B": float(np.abs(self.translate(fake_a, "AtoB") - b).mean())}
-        if labels is not None and self.channels == 1:
-            out["label_preservation_AtoB"] = float((classifier_labels(fake_b) == labels).mean())
-            out["label_preservation_BtoA"] = float((classifier_labels(fake_a) == labels).mean())
-            out["classifier_accuracy_real_A"] = float((classifier_labels(a) == labels).mean())
-            out["classifier_accuracy_real_B"] = float((classifier_labels(b) == labels).mean())
+        """On the held-out split: label preservation each way (the shipped classifier reads
+        x's digit in G(x); digits only) and the cycle L1, mean |F(G(a)) − a| and
+        |G(F(b)) − b| on the [-1, 1] scale."""
+        test, which = held_out(dataset)
+        a, b = split(test.x, self.channels)
+        fake_b, fake_a = translate_all(self, a, "AtoB"), translate_all(self, b, "BtoA")
+        out = {"split": which, "n": int(len(a)),
+               "cycle_l1_A": l1(translate_all(self, fake_b, "BtoA"), a),
+               "cycle_l1_B": l1(translate_all(self, fake_a, "AtoB"), b)}
+        labels_a = test.labels
+        labels_b = test.labels if getattr(test, "paired", False) else getattr(test, "labels_b", None)
+        if self.channels == 1 and a.shape[2:] in ((28, 28), (32, 32)) and labels_a is not None:
+            out["label_preservation_AtoB"] = digit_accuracy(fake_b, labels_a, self.device)
+            out["digit_accuracy_real_A"] = digit_accuracy(a, labels_a, self.device)
+        if self.channels == 1 and b.shape[2:] in ((28, 28), (32, 32)) and labels_b is not None:
+            out["label_preservation_BtoA"] = digit_accuracy(fake_a, labels_b, self.device)
+            out["digit_accuracy_real_B"] = digit_accuracy(b, labels_b, self.device)
         return out
+
+    def sample_grid(self, dataset) -> tuple:
+        """Held-out input | output | target triplets: 8 A→B, then 8 B→A."""
+        ab, nrow = triplet_grid(self, dataset, n=8, per_row=4, direction="AtoB")
+        ba, _ = triplet_grid(self, dataset, n=8, per_row=4, direction="BtoA")
+        return np.concatenate([ab, ba]), nrow
 
     # -- the replay pools are part of the training state ----------------------------------------
     def state_dict(self) -> dict:

@@ -50,8 +50,8 @@ from .. import functional as F
 from ..autograd import Tensor, no_grad
 from . import losses
 from .base import Variant
-from .cyclegan import classifier_labels
 from .registry import register
+from .translation import digit_accuracy, held_out, psnr, shrink, split, translate_all, triplet_grid
 
 SCALE = 4
 
@@ -127,12 +127,6 @@ class ClassifierFeatures(nn.Module):
         return F.relu(self.net.conv2(h))
 
 
-def psnr(x: np.ndarray, ref: np.ndarray) -> float:
-    """Mean over images of 10·log10(peak² / MSE), images in [-1, 1] (peak-to-peak 2)."""
-    mse = ((x.astype(np.float64) - ref) ** 2).reshape(len(x), -1).mean(axis=1)
-    return float(np.mean(10 * np.log10(4.0 / np.maximum(mse, 1e-12))))
-
-
 def bicubic_upscale(lr: np.ndarray, factor: int = SCALE) -> np.ndarray:
     """PIL's bicubic resize of each (C, h, w) image in [-1, 1], channel by channel, in float."""
     from PIL import Image
@@ -155,8 +149,8 @@ class SRGAN(Variant):
     default_steps = {"image": 1200}
     default_batch_size = {"image": 16}
     defaults = dict(nf=32, n_blocks=4, kernel=5, ndf=16, d_convs=6, lr=1e-4, beta1=0.9, beta2=0.999,
-                    pretrain_steps=600, adv_weight=1e-3, content_scale=1.0)
-    limits = dict(nf=">= 1", n_blocks=">= 0", kernel=">= 1", d_convs=">= 0", pretrain_steps=">= 0",
+                    pretrain_steps=600, adv_weight=1e-3, content_scale=1.0, size=None)
+    limits = dict(size="int >= 4", nf=">= 1", n_blocks=">= 0", kernel=">= 1", d_convs=">= 0", pretrain_steps=">= 0",
                   adv_weight=">= 0", content_scale="> 0")
 
     def build(self):
@@ -168,6 +162,8 @@ class SRGAN(Variant):
         if self.data_shape[1] % SCALE or self.data_shape[2] % SCALE:
             raise ValueError(f"srgan upscales ×{SCALE}: HR size must be a multiple of {SCALE}, got "
                              f"{self.data_shape[1:]}")
+        if c["kernel"] % 2 == 0:
+            raise ValueError(f"srgan: kernel must be odd (its convs keep the size), got {c['kernel']}")
         self.G = SRResNet(C, c["nf"], c["n_blocks"], c["kernel"])
         self.D = SRDiscriminator(C, self.data_shape[1], c["ndf"], c["d_convs"])
         self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
@@ -179,7 +175,8 @@ class SRGAN(Variant):
 
     def split(self, x: Tensor) -> tuple:
         """(LR, HR) from a batch of stored pairs: LR is the nearest-repeated A, subsampled."""
-        return x[:, :self.channels, ::SCALE, ::SCALE], x[:, self.channels:]
+        a, hr = split(x, self.channels)
+        return a[:, :, ::SCALE, ::SCALE], hr
 
     def set_lr(self) -> float:
         """The paper's schedule: full rate for pretraining and the first half of the
@@ -200,6 +197,12 @@ class SRGAN(Variant):
             target = self.phi(hr)
         return self.config["content_scale"] * F.mse_loss(self.phi(sr), target)
 
+    def perceptual_loss(self, sr: Tensor, hr: Tensor) -> tuple:
+        """(total, content, adversarial): G's objective l_X + 10⁻³ · l_Gen on SR outputs."""
+        content = self.content_loss(sr, hr)
+        adv = losses.g_loss_nonsaturating(self.D(sr))
+        return content + self.config["adv_weight"] * adv, content, adv
+
     def train_step(self, x, y=None):
         lr_img, hr = self.split(x)
         lr = self.set_lr()
@@ -207,41 +210,42 @@ class SRGAN(Variant):
             # SRResNet pretraining: pixel MSE only, D untouched.
             return {**self.update("G", F.mse_loss(self.G(lr_img), hr)), "lr": lr}
         sr = self.G(lr_img)
-        loss_D = losses.d_loss_gan(self.D(hr), self.D(sr.detach()))
-        logs = self.update("D", loss_D)
-        content = self.content_loss(sr, hr)
-        adv = losses.g_loss_nonsaturating(self.D(sr))
-        logs.update(self.update("G", content + self.config["adv_weight"] * adv))
+        logs = self.update("D", losses.d_loss_gan(self.D(hr), self.D(sr.detach())))
+        total, content, adv = self.perceptual_loss(sr, hr)
+        logs.update(self.update("G", total))
         return {**logs, "loss_content": content.data, "loss_adv": adv.data, "lr": lr}
 
     # -- what a trained super-resolver does ----------------------------------------------------
-    def translate(self, x: np.ndarray, direction: str = "AtoB", batch_size: int = 100) -> np.ndarray:
-        """LR images (N, C, h, w) in [-1, 1] → SR images (N, C, 4h, 4w)."""
+    def translate(self, x: np.ndarray, direction: str = "AtoB") -> np.ndarray:
+        """LR images (N, C, H, W) in [-1, 1] stored as the run's data stores them, each pixel
+        repeated 4×4 (mnist_x4's A) → SR images of the same size H×W: G applied to
+        x[..., ::4, ::4].  So outputs line up with inputs and targets in the triplet grids."""
         if direction != "AtoB":
-            raise ValueError(f"srgan only translates AtoB (low → high resolution), got {direction!r}")
+            raise ValueError(f"srgan only translates AtoB (low to high resolution), got {direction!r}")
         x = np.asarray(x, np.float32)
-        if x.ndim != 4 or x.shape[1] != self.channels:
-            raise ValueError(f"srgan: expected images (N, {self.channels}, h, w), got {x.shape}")
-        mode = self.G.training
-        self.G.eval()
-        try:
-            with no_grad():
-                out = [backend.as_numpy(self.G(Tensor(backend.to_device(x[i:i + batch_size],
-                                                                        self.device))).data)
-                       for i in range(0, len(x), batch_size)]
-        finally:
-            self.G.train(mode)
-        return np.concatenate(out)
+        if x.ndim != 4 or x.shape[1] != self.channels or x.shape[2] % SCALE or x.shape[3] % SCALE:
+            raise ValueError(f"srgan: expected images (N, {self.channels}, H, W), H and W multiples "
+                             f"of {SCALE} (the LR image repeated {SCALE}×{SCALE}), got {x.shape}")
+        lr_img = np.ascontiguousarray(shrink(x, SCALE))
+        with self.evaluating():
+            out = self.G(Tensor(backend.to_device(lr_img, self.device)))
+        return backend.as_numpy(out.data)
 
     def evaluate(self, dataset) -> dict:
-        test = getattr(dataset, "test", None) or dataset
-        x = test.data.astype(np.float32) / 127.5 - 1.0
-        lr_img, hr = x[:, :self.channels, ::SCALE, ::SCALE], x[:, self.channels:]
-        sr, bicubic = self.translate(lr_img), bicubic_upscale(lr_img)
-        out = {"held_out": int(len(x)), "psnr_sr": psnr(sr, hr), "psnr_bicubic": psnr(bicubic, hr)}
+        """On the held-out pairs: PSNR of G's outputs and of bicubic upscales of the same LR
+        images against the HR images, and the shipped classifier's accuracy on each (digits)."""
+        test, which = held_out(dataset)
+        a, hr = split(test.x, self.channels)
+        sr, bicubic = translate_all(self, a, "AtoB"), bicubic_upscale(shrink(a, SCALE))
+        out = {"split": which, "n": int(len(a)), "psnr_sr": psnr(sr, hr),
+               "psnr_bicubic": psnr(bicubic, hr)}
         labels = getattr(test, "labels", None)
-        if labels is not None and self.channels == 1:
-            out["classifier_accuracy_sr"] = float((classifier_labels(sr) == labels).mean())
-            out["classifier_accuracy_bicubic"] = float((classifier_labels(bicubic) == labels).mean())
-            out["classifier_accuracy_hr"] = float((classifier_labels(hr) == labels).mean())
+        if labels is not None and self.channels == 1 and hr.shape[2:] in ((28, 28), (32, 32)):
+            out["digit_accuracy_sr"] = digit_accuracy(sr, labels, self.device)
+            out["digit_accuracy_bicubic"] = digit_accuracy(bicubic, labels, self.device)
+            out["digit_accuracy_hr"] = digit_accuracy(hr, labels, self.device)
         return out
+
+    def sample_grid(self, dataset) -> tuple:
+        """Held-out LR input (shown at HR size) | SR output | HR target, 16 triplets."""
+        return triplet_grid(self, dataset, n=16, per_row=4)
