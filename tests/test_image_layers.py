@@ -410,3 +410,103 @@ def test_resizing_and_pixel_shuffle_match_torch(rng):
     for mode in ("reflect", "replicate", "circular"):
         for pad in ((2, 2, 4, 4), (0, 1, 3, 0)):
             np.testing.assert_array_equal(F.pad(_t(x), pad, mode=mode).data, tF.pad(tx, pad, mode=mode).numpy())
+
+
+# ---------------------------------------------------------------------------------------
+# PReLU and the blocks
+
+def test_prelu_values_layer_and_derivatives(rng):
+    x = rng.standard_normal((2, 3, 2, 2))
+    x[np.abs(x) < 0.01] = 0.5                   # keep away from the kink at 0
+    w = np.array([0.1, -0.2, 0.3])
+    y = F.prelu(_t(x), _t(w)).data
+    np.testing.assert_allclose(y, np.where(x > 0, x, w[None, :, None, None] * x), rtol=1e-15)
+    np.testing.assert_allclose(F.prelu(_t(x), _t([0.25])).data, np.where(x > 0, x, 0.25 * x), rtol=1e-15)
+    layer = nn.PReLU(3, init=0.1)
+    np.testing.assert_array_equal(layer.weight.data, np.full(3, 0.1, dtype=np.float32))
+    assert list(layer.state_dict()) == ["weight"] and repr(layer) == "PReLU(num_parameters=3)"
+
+    def fn(x, w):
+        return F.tanh(F.prelu(x, w))
+    assert gradcheck(fn, (_t(x), _t(w)))
+    assert gradgradcheck(fn, (_t(x), _t(w)))
+    with pytest.raises(ValueError, match=r"prelu: weight must hold 1 slope or one per channel"):
+        F.prelu(_t(x), _t([0.1, 0.2]))
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"norm": "batch", "padding_mode": "zeros", "activation": "prelu"},
+                                    {"norm": "none", "dropout": 0.5}])
+def test_residual_block_is_x_plus_body(rng, kwargs):
+    tg.manual_seed(0)
+    block = nn.ResidualBlock(3, **kwargs).to(dtype=np.float64)
+    x = _t(rng.standard_normal((2, 3, 5, 4)))
+    block.eval()                       # fixes dropout and batch norm, so body(x) is reproducible
+    np.testing.assert_allclose(block(x).data, x.data + block.body(x).data, rtol=1e-12)
+    assert block(x).shape == x.shape
+    kinds = [type(m).__name__ for m in block.body]
+    if kwargs.get("padding_mode", "reflect") == "reflect":
+        assert kinds.count("ReflectionPad2d") == 2
+    if kwargs.get("norm") == "batch":
+        assert kinds.count("BatchNorm2d") == 2 and block.body[0].bias is None
+
+
+def test_residual_block_derivatives(rng):
+    tg.manual_seed(0)
+    block = nn.ResidualBlock(2).to(dtype=np.float64)        # reflect pad, instance norm, ReLU
+    x = _t(rng.standard_normal((1, 2, 3, 3)))
+
+    def fn(x, w0):                              # the first conv's weight as an input too
+        return nn.functional_call(block, {"body.1.weight": w0}, (x,))
+    w0 = _t(block.body[1].weight.data)
+    assert gradcheck(fn, (x, w0))
+    assert gradgradcheck(fn, (x, w0))
+
+
+def test_unet_skip_concatenates_and_differentiates(rng):
+    tg.manual_seed(1)
+    inner = nn.Sequential(nn.Conv2d(2, 3, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+                          nn.ConvTranspose2d(3, 1, 4, stride=2, padding=1)).to(dtype=np.float64)
+    skip = nn.UNetSkip(inner)
+    x = _t(rng.standard_normal((2, 2, 4, 6)))
+    y = skip(x)
+    assert y.shape == (2, 3, 4, 6)
+    np.testing.assert_array_equal(y.data[:, :2], x.data)
+    np.testing.assert_array_equal(y.data[:, 2:], inner(x).data)
+    y.backward(np.ones(y.shape))
+    # The skip adds the identity path to x's gradient: 1 + what flows through inner.
+    x2 = _t(x.data)
+    inner(x2).backward(np.ones((2, 1, 4, 6)))
+    np.testing.assert_allclose(x.grad.data, 1 + x2.grad.data, rtol=1e-12)
+
+    def fn(x):
+        return F.tanh(skip(x))
+    small = _t(rng.standard_normal((1, 2, 2, 2)))
+    assert gradcheck(fn, (small,))
+    assert gradgradcheck(fn, (small,))
+    with pytest.raises(ValueError, match="UNetSkip: the inner module maps"):
+        nn.UNetSkip(nn.Conv2d(2, 2, 3, dtype=np.float64))(x)
+
+
+# ---------------------------------------------------------------------------------------
+# Every backend: the same values and gradients as the NumPy references
+
+def test_new_ops_on_each_device(device, to_dev, rng):
+    x = rng.standard_normal((2, 4, 5, 3))
+    g = rng.standard_normal((2, 4, 5, 3))
+    X = Tensor(to_dev(x), requires_grad=True)
+    y = F.instance_norm(X, weight=Tensor(to_dev(np.full(4, 2.0))))
+    np.testing.assert_allclose(y.detach().numpy(), 2 * _instance_norm_np(x), atol=1e-10)
+    y.backward(Tensor(to_dev(g)))
+    xhat = _instance_norm_np(x)                          # d/dx of w·xhat per plane: w·inv_std·P(g)
+    inv_std = 1 / np.sqrt(x.var(axis=(2, 3), keepdims=True) + 1e-5)
+    P = g - g.mean((2, 3), keepdims=True) - xhat * (g * xhat).mean((2, 3), keepdims=True)
+    np.testing.assert_allclose(X.grad.numpy(), 2 * inv_std * P, atol=1e-9)
+    for mode, np_mode in (("reflect", "reflect"), ("replicate", "edge")):
+        np.testing.assert_array_equal(F.pad(X, (2, 1, 4, 3), mode=mode).detach().numpy(),
+                                      np.pad(x, [(0, 0), (0, 0), (4, 3), (2, 1)], mode=np_mode))
+    np.testing.assert_allclose(F.interpolate(X, size=(7, 6), mode="bilinear").detach().numpy(),
+                               _bilinear_naive(x, 7, 6, False), atol=1e-12)
+    np.testing.assert_array_equal(F.pixel_unshuffle(F.pixel_shuffle(X, 2), 2).detach().numpy(), x)
+    tg.manual_seed(0)
+    kept = (F.dropout2d(X, 0.5).detach().numpy() != 0).all(axis=(2, 3))
+    assert 0 < kept.sum() < kept.size

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import functional as F
 from .autograd import Tensor
+from .backend import manual_seed
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 
@@ -38,6 +39,12 @@ def _bn_act_inputs(rng):
         z = (x - x.mean((0, 2, 3), keepdims=True)) / np.sqrt(x.var((0, 2, 3), keepdims=True) + 1e-5)
         if np.abs(z * w.reshape(1, 3, 1, 1) + b.reshape(1, 3, 1, 1)).min() > 0.05:
             return [Tensor(a, requires_grad=True) for a in (x, w, b)]
+
+
+def _seeded_dropout2d(a):
+    """dropout2d with the same mask at every evaluation (finite differences re-run the op)."""
+    manual_seed(0)
+    return F.dropout2d(a, 0.5) ** 2
 
 
 def _cases(rng):
@@ -79,6 +86,14 @@ def _cases(rng):
         ("avg_pool2d", lambda a: F.avg_pool2d(a, 2), [t(2, 3, 4, 4)]),
         ("interpolate nearest ×2", lambda a: F.interpolate(a, scale_factor=2) ** 2, [t(1, 2, 3, 3)]),
         ("pad", lambda a: F.pad(a, (1, 2, 0, 1)) ** 2, [t(1, 2, 3, 3)]),
+        ("pad reflect", lambda a: F.pad(a, (2, 1, 2, 0), mode="reflect") ** 2, [t(1, 2, 3, 3)]),
+        ("instance_norm (affine)", lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
+         [t(2, 3, 2, 3), t(3), t(3)]),
+        ("interpolate bilinear ×2", lambda a: F.interpolate(a, scale_factor=2, mode="bilinear") ** 2,
+         [t(1, 2, 3, 3)]),
+        ("pixel_shuffle ×2", lambda a: F.pixel_shuffle(a, 2) ** 2, [t(1, 4, 2, 3)]),
+        ("prelu", lambda x, w: F.prelu(x, w), [t(2, 3, 2, away_from_zero=True), t(3)]),
+        ("dropout2d (seeded mask)", _seeded_dropout2d, [t(2, 4, 2, 2)]),
         ("mse_loss", F.mse_loss, [t(3, 4), t(3, 4)]),
         ("l1_loss", F.l1_loss, [t(3, 4, away_from_zero=True), Tensor(np.zeros((3, 4)))]),
         ("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits, [t(3, 4), probs]),

@@ -1,4 +1,4 @@
-"""Activations: relu, leaky_relu, tanh, sigmoid, softplus, softmax, log_softmax.
+"""Activations: relu, leaky_relu, prelu, tanh, sigmoid, softplus, softmax, log_softmax.
 
 Each backward is written from what the forward saved, and in Tensor ops wherever the
 derivative is smooth, so that it can be differentiated again:
@@ -25,7 +25,7 @@ from ..backend import get_array_module
 from .arith import where
 from .shape import _dim
 
-__all__ = ["relu", "leaky_relu", "tanh", "sigmoid", "softplus", "softmax", "log_softmax"]
+__all__ = ["relu", "leaky_relu", "prelu", "tanh", "sigmoid", "softplus", "softmax", "log_softmax"]
 
 
 def _float_tensor(x, opname: str, name: str = "input") -> Tensor:
@@ -187,6 +187,23 @@ def leaky_relu(x, negative_slope: float = 0.01):
             isinstance(negative_slope, bool):
         raise TypeError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
     return LeakyReLU(float(negative_slope))(x)
+
+
+def prelu(x, weight):
+    """max(x, 0) + weight * min(x, 0) with a learned slope (He et al., 2015; SRGAN's activation):
+    weight of shape (1,) is shared, of shape (C,) one per channel (dim 1), as torch.
+
+    Written as relu(x) - weight * relu(-x), two existing ops, so the slope's gradient
+    -sum(gy * relu(-x)) and every higher derivative come with them.
+    """
+    x = _float_tensor(x, "prelu")
+    weight = _float_tensor(weight, "prelu", "weight")
+    if weight.ndim != 1 or weight.shape[0] not in (1,) + ((x.shape[1],) if x.ndim >= 2 else ()):
+        raise ValueError(f"prelu: weight must hold 1 slope or one per channel (dim 1) of input "
+                         f"{x.shape}, got weight {weight.shape}")
+    if weight.shape[0] > 1:
+        weight = weight.reshape((1, -1) + (1,) * (x.ndim - 2))
+    return relu(x) - weight * relu(-x)
 
 
 def tanh(x):

@@ -1,11 +1,9 @@
-"""linear, dropout, embedding, pad: small ops built from the differentiable ones.
+"""linear, dropout, embedding: small ops built from the differentiable ones.
 
     linear     y = x W^T + b          (W is (out, in), as torch stores it; one op, see Linear)
     dropout    y = x * m / (1 - p)    m ~ Bernoulli(1 - p), fixed for the backward
                (dropout2d: one m per channel)
     embedding  y = W[idx]             the backward scatter-adds rows (GetItemGrad)
-    pad        y = x framed by a constant (the backward crops the frame off again), or by
-               copies of x's own pixels (reflect, replicate, circular: a gather)
 """
 from __future__ import annotations
 
@@ -18,7 +16,7 @@ from .activation import _float_tensor
 from .arith import where
 from .shape import getitem
 
-__all__ = ["linear", "dropout", "dropout2d", "embedding", "pad"]
+__all__ = ["linear", "dropout", "dropout2d", "embedding"]
 
 
 def _same_device(opname, **tensors):
@@ -130,78 +128,3 @@ def embedding(idx, weight):
     bad = (raw < 0) | (raw >= weight.shape[0])
     rows = getitem(weight, xp.where(bad, 0, raw).astype(np.int64))
     return where(bad[..., None], weight.dtype.type(np.nan), rows)
-
-
-class Pad(Function):
-    """Constant padding.  `widths` is NumPy's ((before, after), ...) per axis."""
-
-    def __init__(self, widths, value):
-        self.widths, self.value = widths, value
-
-    def forward(self, x):
-        return get_array_module(x).pad(x, self.widths, mode="constant",
-                                       constant_values=self.value)
-
-    def backward(self, gy):
-        crop = tuple(slice(b, gy.shape[i] - a) for i, (b, a) in enumerate(self.widths))
-        return getitem(gy, crop)
-
-
-_PAD_MODES = ("constant", "reflect", "replicate", "circular")
-
-
-def _source_index(size: int, before: int, after: int, mode: str):
-    """Which input position each output position of a padded axis copies."""
-    i = np.arange(-before, size + after)
-    if mode == "replicate":
-        return np.clip(i, 0, size - 1)
-    if mode == "circular":
-        return i % size
-    i = np.abs(i)                                  # reflect about 0 ...
-    return np.where(i >= size, 2 * (size - 1) - i, i)      # ... and about size - 1
-
-
-def pad(x, pad, mode: str = "constant", value: float = 0.0):
-    """torch.nn.functional.pad: `pad` lists (before, after) pairs starting from the LAST
-    dimension, e.g. (1, 1, 2, 2) pads W by 1 and H by 2 on each side (left, right, top, bottom).
-
-        constant    a frame of `value`
-        reflect     mirrored about the edge, the edge itself not repeated: widths < size
-        replicate   the edge repeated
-        circular    wrapped around: widths <= size
-
-    The last three copy input positions, so they are a gather along each padded axis (getitem
-    with an index array): the backward adds each output's gradient back onto its source.
-    """
-    x = as_tensor(x)
-    if mode not in _PAD_MODES:
-        raise ValueError(f"pad: mode must be one of {', '.join(map(repr, _PAD_MODES))}, got {mode!r}")
-    pad = tuple(int(p) for p in pad)
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(f"pad: pad must hold pairs for at most {x.ndim} dimensions, got {pad} "
-                         f"for input {x.shape}")
-    if any(p < 0 for p in pad):
-        raise ValueError(f"pad: negative padding (cropping) is not supported, got {pad}")
-    widths = [(0, 0)] * x.ndim
-    for k in range(len(pad) // 2):
-        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
-    if mode == "constant":
-        return Pad(tuple(widths), value)(x)
-    xp = get_array_module(x.data)
-    for d, (before, after) in enumerate(widths):
-        size = x.shape[d]
-        if not before and not after:
-            continue
-        if mode == "reflect" and max(before, after) >= size:
-            raise ValueError(f"pad: Padding size should be less than the corresponding input "
-                             f"dimension (reflect), but got: padding {(before, after)} at "
-                             f"dimension {d} of input {x.shape}")
-        if mode == "circular" and max(before, after) > size:
-            raise ValueError(f"pad: Padding value causes wrapping around more than once "
-                             f"(circular): padding {(before, after)} at dimension {d} of input "
-                             f"{x.shape}")
-        if size == 0:
-            raise ValueError(f"pad: cannot {mode}-pad the empty dimension {d} of input {x.shape}")
-        idx = xp.asarray(_source_index(size, before, after, mode))
-        x = getitem(x, (slice(None),) * d + (idx,))
-    return x

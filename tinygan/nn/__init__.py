@@ -4,9 +4,10 @@
     net.state_dict()            # {"0.weight": ndarray, "0.bias": ..., "2.weight": ..., ...}
 """
 from . import init, utils
+from .blocks import ResidualBlock, UNetSkip
 from .layers import (BatchNorm1d, BatchNorm2d, BatchNormAct1d, BatchNormAct2d, Conv2d,
                      ConvTranspose2d, Dropout, Dropout2d, Embedding, Flatten, Identity, LeakyReLU,
-                     Linear, ModuleList, ReLU, Sequential, Sigmoid, Tanh, Unflatten, Upsample)
+                     Linear, ModuleList, PReLU, ReLU, Sequential, Sigmoid, Tanh, Unflatten, Upsample)
 from .image import (CircularPad2d, ConstantPad2d, InstanceNorm2d, PixelShuffle, PixelUnshuffle,
                     ReflectionPad2d, ReplicationPad2d, ZeroPad2d)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
@@ -15,8 +16,9 @@ from .stateless import functional_call
 
 __all__ = ["Module", "Parameter", "IncompatibleKeys", "init", "utils", "Sequential", "ModuleList",
            "Identity", "Linear", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
-           "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Flatten",
-           "Unflatten", "Upsample", "Embedding", "Dropout", "Dropout2d", "BCELoss",
-           "BCEWithLogitsLoss", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "functional_call", "InstanceNorm2d",
-           "ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d",
-           "PixelShuffle", "PixelUnshuffle"]
+           "BatchNormAct1d", "BatchNormAct2d", "InstanceNorm2d", "LeakyReLU", "PReLU", "ReLU",
+           "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding", "Dropout",
+           "Dropout2d", "ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d",
+           "CircularPad2d", "PixelShuffle", "PixelUnshuffle", "ResidualBlock", "UNetSkip",
+           "BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
+           "functional_call"]

@@ -28,8 +28,9 @@ from . import init
 from .module import Module, Parameter
 
 __all__ = ["Sequential", "ModuleList", "Identity", "Linear", "Conv2d", "ConvTranspose2d",
-           "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU",
-           "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding", "Dropout", "Dropout2d"]
+           "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU",
+           "PReLU", "ReLU", "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding",
+           "Dropout", "Dropout2d"]
 
 
 def _empty_parameter(shape, device, dtype) -> Parameter:
@@ -386,6 +387,26 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
+
+
+class PReLU(Module):
+    """max(x, 0) + a · min(x, 0) with learned slopes a: one shared (num_parameters=1) or one per
+    channel; weight (num_parameters,) initialised to `init` (0.25), as torch."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters, self.init = int(num_parameters), float(init)
+        self.weight = _empty_parameter((self.num_parameters,), device, dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.weight.data[...] = self.init
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
 
 
 class ReLU(Module):
