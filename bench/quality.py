@@ -77,6 +77,7 @@ ENTRIES = [
     ("unrolled-ring8", "tinygan train unrolled --data ring8", "K = 5 unrolled D steps"),
     ("wgan_gp-ring8", "tinygan train wgan_gp --data ring8", "the authors' toy recipe, 20,000 critic steps"),
     ("wgan_gp-grid25", "tinygan train wgan_gp --data grid25", "the same recipe"),
+    ("pix2pix", "tinygan train pix2pix", "edges2mnist: a digit's outline → the digit"),
 ]
 TOY_DATA = ("ring8", "grid25")
 
@@ -84,6 +85,12 @@ TOY_DATA = ("ring8", "grid25")
 IMAGE_COLUMNS = [("FD ↓", "frechet_distance", 1), ("IS ↑", "inception_score", 2),
                  ("classes present", "classes_present", None), ("largest class %", "largest_class_pct", 1),
                  ("class agreement % (conditional)", "class_agreement_pct", 1)]
+# Image-to-image entries, scored by the variant's own `tinygan eval` on held-out pairs.
+TRANSLATION_COLUMNS = [("held-out PSNR dB ↑", "psnr", 2), ("held-out L1 ↓", "l1", 4),
+                       ("digit accuracy on outputs %", "digit_accuracy_output_pct", 1),
+                       ("on real targets %", "digit_accuracy_target_pct", 1),
+                       ("ratio %", "accuracy_ratio_pct", 1)]
+TRANSLATORS = ("pix2pix", "cyclegan", "srgan")
 TOY_COLUMNS = [("modes covered", "modes_covered", None), ("modes reached", "modes_reached", None),
                ("high quality %", "high_quality_pct", 1), ("median distance (std)", "median_distance_in_std", 1)]
 
@@ -91,6 +98,13 @@ TOY_COLUMNS = [("modes covered", "modes_covered", None), ("modes reached", "mode
 def is_toy(command: str) -> bool:
     words = shlex.split(command)
     return "--data" in words and words[words.index("--data") + 1] in TOY_DATA
+
+
+def kind(command: str) -> str:
+    """Which table an entry's scores go to: "toy", "translation" or "image" (digits)."""
+    if is_toy(command):
+        return "toy"
+    return "translation" if shlex.split(command)[2] in TRANSLATORS else "image"
 
 
 def train_words(command: str, seed: int, out: str, quick: bool) -> list[str]:
@@ -196,6 +210,8 @@ def metric(record: dict, key: str) -> float | None:
         return 100.0 * max(h) / sum(h)
     if key == "class_agreement_pct":
         return None if "class_agreement" not in e else 100.0 * float(e["class_agreement"])
+    if key.endswith("_pct") and key not in e:          # a fraction shown as a percentage
+        return None if e.get(key[:-4]) is None else 100.0 * float(e[key[:-4]])
     return float(e[key])
 
 
@@ -219,14 +235,15 @@ def render(records: dict, pictures: dict) -> str:
     """The Markdown between the markers: a digits table, a 2-D toys table, the machines."""
     machines: list[str] = []
     lines = []
-    for title, columns, toy in (("Digits (MNIST)", IMAGE_COLUMNS, False),
-                                ("2-D toys", TOY_COLUMNS, True)):
+    tables = [("Digits (MNIST)", IMAGE_COLUMNS, "image"), ("2-D toys", TOY_COLUMNS, "toy"),
+              ("Image-to-image (held-out pairs)", TRANSLATION_COLUMNS, "translation")]
+    for title, columns, table_kind in tables:
         lines += ["", f"**{title}**", "",
                   "| entry | command (`--seed S` added) | seeds | " + " | ".join(c[0] for c in columns)
                   + " | training s | run on | samples |",
                   "|---" * (len(columns) + 6) + "|"]
         for name, command, note in ENTRIES:
-            if is_toy(command) != toy:
+            if kind(command) != table_kind:
                 continue
             cmd = f"`{command}`" + (f" ({note})" if note else "")
             recs = records.get(name)
@@ -358,6 +375,9 @@ def main(argv=None) -> int:
         e = rec["eval"]
         score = (f"{e['modes_covered']}/{e['modes_total']} covered, {e['modes_reached']} reached"
                  if "modes_covered" in e else
+                 f"held-out PSNR {e['psnr']:.2f} dB, L1 {e['l1']:.4f}"
+                 + (f", accuracy ratio {e['accuracy_ratio']:.3f}" if e.get("accuracy_ratio") else "")
+                 if "psnr" in e else
                  f"FD {e['frechet_distance']:.1f}, IS {e['inception_score']:.2f}, "
                  f"{e['classes_present']}/10 classes, largest {metric(rec, 'largest_class_pct'):.1f} %")
         print(f"    {rec['train_seconds']:.1f} s training ({rec['wall_seconds']:.1f} s with start-up): {score}",

@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAYERS = [
     ("entry points", ("tinygan.cli", "tinygan.__main__", "tinygan.demo")),
     ("training loop", ("tinygan.train",)),
-    ("tools over a trained model", ("tinygan.metrics", "tinygan.latent")),
+    ("tools over a trained model", ("tinygan.metrics", "tinygan.latent", "tinygan.translate")),
     ("command-line arguments", ("tinygan.arguments",)),
     ("checkpoints (and rebuilding a variant from one)", ("tinygan.checkpoint",)),
     ("GAN variants", ("tinygan.gans",)),

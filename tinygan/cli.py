@@ -1,4 +1,4 @@
-"""The `tinygan` command: train, sample, eval, interpolate, arithmetic, variants, bench, gradcheck.
+"""The `tinygan` command: train, sample, eval, translate, interpolate, arithmetic, variants, bench, gradcheck.
 
 Every user error (unknown variant or dataset, bad option, corrupt checkpoint, no GPU) ends in
 one line on stderr and exit status 2; nothing in the output directory is overwritten.
@@ -74,8 +74,12 @@ def _run_report(args, s: dict) -> str:
         if path:
             lines.append(f"  {label:<11} {path}")
     more = s["target_steps"] if s["interrupted"] else 2 * s["target_steps"]
-    lines += ["next:",
-              f"  tinygan sample {q} --n 64 --out {shlex.quote(os.path.join(out, 'sample.png'))}",
+    from .data import is_two_domain
+    if is_two_domain(s["data"]):           # a translator: it draws nothing from noise
+        first = f"  tinygan translate {q} --input IMAGE_OR_FOLDER --out OUT --grid"
+    else:
+        first = f"  tinygan sample {q} --n 64 --out {shlex.quote(os.path.join(out, 'sample.png'))}"
+    lines += ["next:", first,
               f"  tinygan eval {q}",
               f"  {_train_command(args, out, more)}"
               + ("    # finish the run" if s["interrupted"] else "    # train further")]
@@ -260,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("variant", help="a name from `tinygan variants`")
     t.add_argument("--data", type=_data, default=None, help="mnist (default), fashion-mnist, "
                    "cifar10, folder:PATH (64×64; folder:PATH?size=32 for 32×32), ring8, grid25, "
-                   "swissroll")
+                   "swissroll; image-to-image: edges2mnist, mnist2thick, mnist_x4, paired:PATH, "
+                   "unpaired:PATH (the variant's task by default)")
     t.add_argument("--data-dir", type=path, default=None, help="where the dataset files are")
     t.add_argument("--steps", type=int, default=None,
                    help="training steps, each one minibatch update of D (for wgan/wgan_gp a "
@@ -318,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("arithmetic", help="vector arithmetic over z: G(mean a - mean b + mean c)")
     add_arithmetic_arguments(a)
     a.set_defaults(fn=cmd_arithmetic)
+
+    from .translate import add_translate_arguments, cmd_translate
+    tr = sub.add_parser("translate", help="apply a trained pix2pix/cyclegan/srgan to your images")
+    add_translate_arguments(tr)
+    tr.set_defaults(fn=cmd_translate)
 
     b = sub.add_parser("bench", help="run the benchmarks (python -m bench)")
     b.add_argument("rest", nargs=argparse.REMAINDER,

@@ -145,19 +145,27 @@ def evaluate_samples(samples: np.ndarray, dataset=None, device: str = "cpu",
 
 
 def evaluate_checkpoint(path: str, n: int = 2000, seed: int = 0, device: str = "cpu") -> dict:
-    """`tinygan eval`: sample n points/images from a checkpoint and score them."""
+    """`tinygan eval`: sample n points/images from a checkpoint and score them; a translator
+    (pix2pix, cyclegan, srgan) is scored by its own `evaluate` on its held-out pairs instead."""
     from . import backend, data
     from .autograd import Tensor
     from .checkpoint import build_from_checkpoint
     if n < 2:
         raise ValueError(f"--n must be >= 2, got {n}")
     variant, meta, _ = build_from_checkpoint(path, device=device)
+    head = {"variant": meta["variant"], "data": meta["data"], "step": meta.get("step")}
+    if data.is_two_domain(meta["data"]):       # translators: their own metrics (Variant.evaluate)
+        dataset = data.load(meta["data"], download=False, **data.data_options(variant.config))
+        own = variant.evaluate(dataset)
+        if own is not None:
+            return {**head, **own}
     backend.manual_seed(seed)
     labels = asked_labels(variant, n)
     samples = variant.sample(n, y=None if labels is None else Tensor(backend.to_device(labels, device)))
     known = variant.is_toy or meta["data"].startswith("mnist")   # data the metrics understand
+    known = known and not data.is_two_domain(meta["data"])
     dataset = data.load(meta["data"], download=False) if known else None
-    result = {"variant": meta["variant"], "data": meta["data"], "step": meta.get("step")}
+    result = dict(head)
     result.update(evaluate_samples(samples, dataset, device=device,
                                    labels=labels if known else None))
     return result

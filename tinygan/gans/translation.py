@@ -79,11 +79,12 @@ def held_out(dataset):
 
 
 def triplet_grid(variant, dataset, n: int = 16, per_row: int = 4, direction: str = "AtoB"):
-    """(images, nrow) of the first n held-out examples as triplets input | output | target,
+    """(images, nrow) of n held-out examples spread over the split (the tasks' are sorted
+    by digit) as triplets input | output | target,
     `per_row` triplets side by side in each row of the grid."""
     split_ds, _ = held_out(dataset)
     c = dataset.channels
-    x = split_ds.x[:n]
+    x = split_ds.x[np.linspace(0, len(split_ds) - 1, min(n, len(split_ds))).astype(int)]
     src, tgt = split(x, c) if direction == "AtoB" else split(x, c)[::-1]
     out = variant.translate(src, direction)
     if out.shape[2:] != src.shape[2:]:
