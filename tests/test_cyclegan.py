@@ -1,5 +1,7 @@
 """cyclegan: the losses by hand on a tiny batch (stand-in nets whose outputs are known), the
 replay pool, the held-then-decayed lr, the nets' shapes, checkpoints and exact resume."""
+import os
+
 import numpy as np
 import pytest
 
@@ -234,3 +236,21 @@ def test_train_resume_evaluate_and_grid_on_mnist2thick(tmp_path):
     assert out["digit_accuracy_real_A"] > 0.9 and out["cycle_l1_A"] > 0
     images, nrow = model.sample_grid(ds)
     assert images.shape == (48, 1, 32, 32) and nrow == 12
+
+
+def test_translate_command_both_directions(tmp_path):
+    from PIL import Image
+    from tinygan.cli import main
+    from tinygan.train import train
+    run = str(tmp_path / "run")
+    train(variant="cyclegan", batch_size=2, progress=False, options=TINY, steps=1, out=run)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((40, 40), 60 * i, np.uint8)).save(folder / f"{i}.png")
+    for d in ("AtoB", "BtoA"):
+        out = tmp_path / d
+        assert main(["translate", run, "--input", str(folder), "--out", str(out), "--direction", d,
+                     "--grid"]) == 0
+        assert sorted(os.listdir(out)) == ["0.png", "1.png"]
+        assert Image.open(out / "0.png").size == (64, 32)          # input | output

@@ -7,8 +7,7 @@ import pytest
 import tinygan
 from tinygan import Tensor, nn
 from tinygan.gans import create
-from tinygan.gans.srgan import (ClassifierFeatures, PReLU, SRDiscriminator, SRResNet,
-                                bicubic_upscale)
+from tinygan.gans.srgan import ClassifierFeatures, SRDiscriminator, SRResNet, bicubic_upscale
 from tinygan.train import train
 
 SHAPE = (2, 32, 32)                      # (LR stored ×4 | HR) of 1-channel 32×32 images
@@ -105,12 +104,10 @@ def test_lr_full_then_a_tenth_for_the_second_half_of_the_adversarial_steps():
     assert all(g["lr"] == pytest.approx(1e-4) for o in (m.opt_G, m.opt_D) for g in o.param_groups)
 
 
-def test_shapes_prelu_and_bad_input():
+def test_shapes_and_bad_input():
     x = Tensor(np.random.default_rng(0).uniform(-1, 1, (3, 2, 8, 8)).astype(np.float32))
     assert SRResNet(2, 4, 1)(x).shape == (3, 2, 32, 32)          # ×2 twice
     assert SRDiscriminator(2, 32, 4, 6)(Tensor(np.zeros((3, 2, 32, 32), np.float32))).shape == (3,)
-    p = PReLU()
-    np.testing.assert_allclose(p(Tensor(np.array([-2.0, 3.0], np.float32))).data, [-0.5, 3.0])
     with pytest.raises(ValueError, match="LR, HR"):
         create("srgan", (1, 32, 32), config=TINY)
     with pytest.raises(ValueError, match="odd"):
@@ -163,3 +160,19 @@ def test_train_resume_evaluate_and_grid_on_mnist_x4(tmp_path):
     assert 0.5 < out["digit_accuracy_hr"] <= 1 and 0 <= out["digit_accuracy_sr"] <= 1
     images, nrow = model.sample_grid(ds)
     assert images.shape == (48, 1, 32, 32) and nrow == 12
+
+
+def test_translate_command_upscales_a_users_small_image(tmp_path, capsys):
+    """`tinygan translate` on an srgan run: an image of any size is read at the run's LR size
+    (8×8), and the output PNG is 32×32."""
+    from PIL import Image
+    from tinygan.cli import main
+    run = str(tmp_path / "run")
+    train(variant="srgan", batch_size=2, progress=False, options=TINY, steps=1, out=run)
+    src = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 24), dtype=np.uint8)).save(src)
+    out = tmp_path / "out.png"
+    assert main(["translate", run, "--input", str(src), "--out", str(out)]) == 0
+    assert Image.open(out).size == (32, 32)
+    assert main(["translate", run, "--input", str(src), "--out", str(out), "--direction", "BtoA"]) == 2
+    assert "tinygan translate: srgan only translates AtoB" in capsys.readouterr().err

@@ -56,21 +56,10 @@ from .translation import digit_accuracy, held_out, psnr, shrink, split, translat
 SCALE = 4
 
 
-class PReLU(nn.Module):
-    """max(0, x) + a · min(0, x) with one learned slope a (torch.nn.PReLU's default, a = 0.25)."""
-
-    def __init__(self, init: float = 0.25):
-        super().__init__()
-        self.weight = nn.Parameter(np.full((1,), init, np.float32))
-
-    def forward(self, x):
-        return F.relu(x) - self.weight * F.relu(-x)
-
-
 class SRResBlock(nn.Module):
     def __init__(self, ch: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.BatchNorm2d(ch), PReLU(),
+        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.BatchNorm2d(ch), nn.PReLU(),
                                   nn.Conv2d(ch, ch, 3, padding=1), nn.BatchNorm2d(ch))
 
     def forward(self, x):
@@ -80,12 +69,12 @@ class SRResBlock(nn.Module):
 class SRResNet(nn.Module):
     def __init__(self, channels: int, nf: int = 32, n_blocks: int = 4, k: int = 5):
         super().__init__()
-        self.head = nn.Sequential(nn.Conv2d(channels, nf, k, padding=k // 2), PReLU())
+        self.head = nn.Sequential(nn.Conv2d(channels, nf, k, padding=k // 2), nn.PReLU())
         self.blocks = nn.Sequential(*[SRResBlock(nf) for _ in range(n_blocks)],
                                     nn.Conv2d(nf, nf, 3, padding=1), nn.BatchNorm2d(nf))
         up = []
         for _ in range(2):      # ×2 twice: sub-pixel convolution (Shi et al. 2016)
-            up += [nn.Conv2d(nf, 4 * nf, 3, padding=1), nn.PixelShuffle(2), PReLU()]
+            up += [nn.Conv2d(nf, 4 * nf, 3, padding=1), nn.PixelShuffle(2), nn.PReLU()]
         self.tail = nn.Sequential(*up, nn.Conv2d(nf, channels, k, padding=k // 2), nn.Tanh())
 
     def forward(self, x):
@@ -146,11 +135,12 @@ class SRGAN(Variant):
     summary = "SRResNet G (×4 by PixelShuffle), strided-conv D, feature content loss + 1e-3 · adversarial"
     data_kinds = ("image",)
     default_data = "mnist_x4"
-    default_steps = {"image": 1200}
+    default_steps = {"image": 1000}
     default_batch_size = {"image": 16}
     defaults = dict(nf=32, n_blocks=4, kernel=5, ndf=16, d_convs=6, lr=1e-4, beta1=0.9, beta2=0.999,
-                    pretrain_steps=600, adv_weight=1e-3, content_scale=1.0, size=None)
-    limits = dict(size="int >= 4", nf=">= 1", n_blocks=">= 0", kernel=">= 1", d_convs=">= 0", pretrain_steps=">= 0",
+                    pretrain_steps=500, adv_weight=1e-3, content_scale=1.0, size=None)
+    limits = dict(size="int >= 4", nf=">= 1", n_blocks=">= 0", kernel=">= 1", d_convs=">= 0",
+                  pretrain_steps=">= 0",
                   adv_weight=">= 0", content_scale="> 0")
 
     def build(self):
