@@ -234,6 +234,8 @@ def test_train_resume_evaluate_and_grid_on_mnist2thick(tmp_path):
     for k in ("label_preservation_AtoB", "label_preservation_BtoA"):
         assert 0 <= out[k] <= 1
     assert out["digit_accuracy_real_A"] > 0.9 and out["cycle_l1_A"] > 0
+    assert out["digit_accuracy_output"] == out["label_preservation_AtoB"]     # the shared key
+    assert out["l1_input_as_output"] > 0 and np.isfinite(out["psnr"])
     images, nrow = model.sample_grid(ds)
     assert images.shape == (48, 1, 32, 32) and nrow == 12
 

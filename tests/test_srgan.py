@@ -156,8 +156,9 @@ def test_train_resume_evaluate_and_grid_on_mnist_x4(tmp_path):
     ds = load_data("mnist_x4")
     out = model.evaluate(ds)
     assert out["n"] == 500 and out["split"] == "held-out"
-    assert 10 < out["psnr_bicubic"] < 40 and np.isfinite(out["psnr_sr"])
-    assert 0.5 < out["digit_accuracy_hr"] <= 1 and 0 <= out["digit_accuracy_sr"] <= 1
+    assert 10 < out["psnr_bicubic"] < 40 and np.isfinite(out["psnr"])
+    assert 0.5 < out["digit_accuracy_target"] <= 1 and 0 <= out["digit_accuracy_output"] <= 1
+    assert 0 <= out["digit_accuracy_bicubic"] <= 1 and out["l1_bicubic"] > 0
     images, nrow = model.sample_grid(ds)
     assert images.shape == (48, 1, 32, 32) and nrow == 12
 

@@ -54,7 +54,7 @@ from .. import backend
 from .base import Variant
 from .image_pool import ImagePool
 from .registry import register
-from .translation import digit_accuracy, held_out, l1, split, translate_all, triplet_grid
+from .translation import digit_accuracy, held_out, l1, psnr, split, translate_all, triplet_grid
 
 
 def _init_(module: nn.Module) -> nn.Module:
@@ -221,28 +221,43 @@ class CycleGAN(Variant):
         return backend.as_numpy(out.data)
 
     def evaluate(self, dataset) -> dict:
-        """On the held-out split: label preservation each way (the shipped classifier reads
-        x's digit in G(x); digits only) and the cycle L1, mean |F(G(a)) − a| and
-        |G(F(b)) − b| on the [-1, 1] scale."""
+        """On the held-out split:
+            label_preservation_AtoB / _BtoA   how often the shipped classifier reads x's digit
+                                              in G(x) (digits only)
+            cycle_l1_A / _B                   mean |F(G(a)) − a|, |G(F(b)) − b| ([-1, 1] scale)
+        and where the held-out rows are true pairs (mnist2thick's), the keys every translator
+        reports for A→B (psnr, l1 of G(a) against b; digit_accuracy_output = the A→B label
+        preservation, digit_accuracy_target on the real b, their ratio), the L1 of F(b) to a,
+        and the input's own distance to its target: did G translate, or only copy (a copy
+        keeps labels too)?"""
         test, which = held_out(dataset)
         a, b = split(test.x, self.channels)
         fake_b, fake_a = translate_all(self, a, "AtoB"), translate_all(self, b, "BtoA")
         out = {"split": which, "n": int(len(a)),
-               "cycle_l1_A": l1(translate_all(self, fake_b, "BtoA"), a),
-               "cycle_l1_B": l1(translate_all(self, fake_a, "AtoB"), b)}
-        if getattr(test, "paired", False):
-            # mnist2thick's held-out digits come with their true translations: did G move
-            # towards them, or stay near the identity (which would keep labels too)?
-            out.update(l1_to_target_AtoB=l1(fake_b, b), l1_to_target_BtoA=l1(fake_a, a),
-                       l1_input_to_target=l1(a, b))
+               "cycle_l1_A": round(l1(translate_all(self, fake_b, "BtoA"), a), 4),
+               "cycle_l1_B": round(l1(translate_all(self, fake_a, "AtoB"), b), 4)}
+        paired = bool(getattr(test, "paired", False))
+        if paired:
+            out.update(psnr=round(psnr(fake_b, b), 3), l1=round(l1(fake_b, b), 4),
+                       psnr_input_as_output=round(psnr(a, b), 3),
+                       l1_input_as_output=round(l1(a, b), 4),
+                       l1_BtoA=round(l1(fake_a, a), 4))
+        digits = self.channels == 1 and a.shape[2:] in ((28, 28), (32, 32))
         labels_a = test.labels
-        labels_b = test.labels if getattr(test, "paired", False) else getattr(test, "labels_b", None)
-        if self.channels == 1 and a.shape[2:] in ((28, 28), (32, 32)) and labels_a is not None:
-            out["label_preservation_AtoB"] = digit_accuracy(fake_b, labels_a, self.device)
-            out["digit_accuracy_real_A"] = digit_accuracy(a, labels_a, self.device)
-        if self.channels == 1 and b.shape[2:] in ((28, 28), (32, 32)) and labels_b is not None:
-            out["label_preservation_BtoA"] = digit_accuracy(fake_a, labels_b, self.device)
-            out["digit_accuracy_real_B"] = digit_accuracy(b, labels_b, self.device)
+        labels_b = test.labels if paired else getattr(test, "labels_b", None)
+        if digits and labels_a is not None:
+            out["label_preservation_AtoB"] = round(digit_accuracy(fake_b, labels_a, self.device), 4)
+        if digits and labels_b is not None:
+            out["label_preservation_BtoA"] = round(digit_accuracy(fake_a, labels_b, self.device), 4)
+            real_b = digit_accuracy(b, labels_b, self.device)
+            out["digit_accuracy_real_A"] = round(digit_accuracy(a, labels_a, self.device), 4) \
+                if labels_a is not None else None
+            out["digit_accuracy_real_B"] = round(real_b, 4)
+            if paired:
+                out.update(digit_accuracy_output=out["label_preservation_AtoB"],
+                           digit_accuracy_target=round(real_b, 4),
+                           accuracy_ratio=round(out["label_preservation_AtoB"] / real_b, 4)
+                           if real_b else None)
         return out
 
     def sample_grid(self, dataset) -> tuple:

@@ -51,7 +51,8 @@ from ..autograd import Tensor, no_grad
 from . import losses
 from .base import Variant
 from .registry import register
-from .translation import digit_accuracy, held_out, psnr, shrink, split, translate_all, triplet_grid
+from .translation import (digit_accuracy, held_out, l1, psnr, shrink, split, translate_all,
+                          triplet_grid)
 
 SCALE = 4
 
@@ -222,18 +223,24 @@ class SRGAN(Variant):
         return backend.as_numpy(out.data)
 
     def evaluate(self, dataset) -> dict:
-        """On the held-out pairs: PSNR of G's outputs and of bicubic upscales of the same LR
-        images against the HR images, and the shipped classifier's accuracy on each (digits)."""
+        """On the held-out pairs, G's SR outputs and PIL's bicubic upscales of the same LR
+        images against the HR images: PSNR and L1 (psnr, l1 / psnr_bicubic, l1_bicubic) and,
+        for digits, the shipped classifier's accuracy on each (digit_accuracy_output /
+        digit_accuracy_bicubic; on the real HR images digit_accuracy_target)."""
         test, which = held_out(dataset)
         a, hr = split(test.x, self.channels)
         sr, bicubic = translate_all(self, a, "AtoB"), bicubic_upscale(shrink(a, SCALE))
-        out = {"split": which, "n": int(len(a)), "psnr_sr": psnr(sr, hr),
-               "psnr_bicubic": psnr(bicubic, hr)}
+        out = {"split": which, "n": int(len(a)),
+               "psnr": round(psnr(sr, hr), 3), "psnr_bicubic": round(psnr(bicubic, hr), 3),
+               "l1": round(l1(sr, hr), 4), "l1_bicubic": round(l1(bicubic, hr), 4)}
         labels = getattr(test, "labels", None)
         if labels is not None and self.channels == 1 and hr.shape[2:] in ((28, 28), (32, 32)):
-            out["digit_accuracy_sr"] = digit_accuracy(sr, labels, self.device)
-            out["digit_accuracy_bicubic"] = digit_accuracy(bicubic, labels, self.device)
-            out["digit_accuracy_hr"] = digit_accuracy(hr, labels, self.device)
+            acc_sr, acc_hr = (digit_accuracy(sr, labels, self.device),
+                              digit_accuracy(hr, labels, self.device))
+            out.update(digit_accuracy_output=round(acc_sr, 4),
+                       digit_accuracy_bicubic=round(digit_accuracy(bicubic, labels, self.device), 4),
+                       digit_accuracy_target=round(acc_hr, 4),
+                       accuracy_ratio=round(acc_sr / acc_hr, 4) if acc_hr else None)
         return out
 
     def sample_grid(self, dataset) -> tuple:
