@@ -54,7 +54,7 @@ from .. import backend
 from .base import Variant
 from .image_pool import ImagePool
 from .registry import register
-from .translation import digit_accuracy, held_out, l1, psnr, split, translate_all, triplet_grid
+from .translation import digit_accuracy, held_out, l1, psnr, split, translate_all
 
 
 def _init_(module: nn.Module) -> nn.Module:
@@ -140,6 +140,16 @@ def held_then_decayed(step: int, total: int | None, hold: float) -> float:
     if step < n_hold or n_decay <= 0:
         return 1.0
     return max(0.0, 1.0 - (step - n_hold) / n_decay)
+
+
+def spread_triplets(variant, dataset, n: int, direction: str = "AtoB") -> np.ndarray:
+    """(3n, C, H, W): input, output, target of n held-out rows evenly spaced over the split."""
+    test, _ = held_out(dataset)
+    rows = np.linspace(0, len(test.x) - 1, n).round().astype(int)
+    a, b = split(test.x[rows], dataset.channels)
+    src, tgt = (a, b) if direction == "AtoB" else (b, a)
+    out = variant.translate(src, direction)
+    return np.stack([src, out, tgt], axis=1).reshape(-1, *src.shape[1:])
 
 
 @register
@@ -261,10 +271,11 @@ class CycleGAN(Variant):
         return out
 
     def sample_grid(self, dataset) -> tuple:
-        """Held-out input | output | target triplets: 8 A→B, then 8 B→A."""
-        ab, nrow = triplet_grid(self, dataset, n=8, per_row=4, direction="AtoB")
-        ba, _ = triplet_grid(self, dataset, n=8, per_row=4, direction="BtoA")
-        return np.concatenate([ab, ba]), nrow
+        """Held-out input | output | target triplets, 8 A→B then 8 B→A, the rows spread over
+        the split (the digits' held-out split is sorted by class)."""
+        ab = spread_triplets(self, dataset, 8, "AtoB")
+        ba = spread_triplets(self, dataset, 8, "BtoA")
+        return np.concatenate([ab, ba]), 12
 
     # -- the replay pools are part of the training state ----------------------------------------
     def state_dict(self) -> dict:

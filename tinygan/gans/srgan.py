@@ -51,8 +51,8 @@ from ..autograd import Tensor, no_grad
 from . import losses
 from .base import Variant
 from .registry import register
-from .translation import (digit_accuracy, held_out, l1, psnr, shrink, split, translate_all,
-                          triplet_grid)
+from .cyclegan import spread_triplets
+from .translation import digit_accuracy, held_out, l1, psnr, shrink, split, translate_all
 
 SCALE = 4
 
@@ -244,5 +244,6 @@ class SRGAN(Variant):
         return out
 
     def sample_grid(self, dataset) -> tuple:
-        """Held-out LR input (shown at HR size) | SR output | HR target, 16 triplets."""
-        return triplet_grid(self, dataset, n=16, per_row=4)
+        """Held-out LR input (shown at HR size) | SR output | HR target, 16 triplets spread
+        over the split."""
+        return spread_triplets(self, dataset, 16), 12
