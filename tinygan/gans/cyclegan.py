@@ -47,10 +47,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend, nn
 from .. import functional as F
-from .. import nn
-from ..autograd import Tensor, no_grad
-from .. import backend
+from ..autograd import Tensor
 from .base import Variant
 from .image_pool import ImagePool
 from .registry import register
