@@ -137,6 +137,19 @@ def _layer_fn(w, xp):
                 return F.batch_norm_act(x, rm, rv, wt, b, training=True, negative_slope=slope)
             h = F.batch_norm(x, rm, rv, wt, b, training=True) if w["bn"] else x
             return act(h)
+    elif w["kind"] in ("inorm", "rpad"):
+        C, H = w["c"], w["h"]
+        x = Tensor(_rand(xp, N, C, H, H), requires_grad=True)
+        OH = H + 2 if w["kind"] == "rpad" else H
+        gy = Tensor(_rand(xp, N, C, OH, OH, seed=1))
+        wt = Tensor(xp.ones(C, np.float32), requires_grad=True)
+        b = Tensor(xp.zeros(C, np.float32), requires_grad=True)
+        inputs = [x, wt, b] if w["kind"] == "inorm" else [x]
+
+        def forward():
+            if w["kind"] == "inorm":
+                return F.instance_norm(x, weight=wt, bias=b)
+            return F.pad(x, (1, 1, 1, 1), mode="reflect")
     else:
         cin, cout, K, s, p, h, oh = (w[a] for a in ("cin", "cout", "k", "s", "p", "h", "oh"))
         x = Tensor(_rand(xp, N, cin, h, h), requires_grad=True)

@@ -45,6 +45,7 @@ def parse_args(argv):
                     help="one round of fewer, shorter samples (a short GPU lease)")
     ap.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch")
     ap.add_argument("--only", choices=["kernels", "layers", "steps"], help="one group of workloads")
+    ap.add_argument("--match", metavar="TEXT", help="only the workloads whose name contains TEXT")
     ap.add_argument("--out", default=DEFAULT_OUT, help="the JSON report (default runs/bench/latest.json; a .md table is written beside it)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--batch", type=int, default=None, help="batch size (default 64; 4 with --quick)")
@@ -248,6 +249,11 @@ def main(argv=None) -> int:
             print("bench: --device cuda needs CuPy and a working GPU", file=sys.stderr)
             return 2
     specs = shapes.workloads(batch, args.only)
+    if args.match:
+        specs = [w for w in specs if args.match in w["name"]]
+        if not specs:
+            print(f"bench: no workload name contains {args.match!r}", file=sys.stderr)
+            return 2
     if args.device == "cuda":            # the GEMM replays time the host BLAS: not this device's
         specs = [w for w in specs if w["kind"] != "gemms"]
     fast = ours.fast_kernels(args.device)

@@ -54,6 +54,15 @@ ACT_LAYERS = [
 ]
 ACT_TITLE = {"relu": "ReLU", "tanh": "tanh", "leaky_relu": "LReLU"}
 
+# name, channels, size — the image-to-image layers of a CycleGAN-style ResNet generator on
+# 32×32 images (ngf = 32, two stride-2 downsamplings): instance norm (affine, as batch norm of
+# the (1, N·C, H, W) view) and the reflection pad of 1 before each 3×3 conv
+I2I_LAYERS = [
+    ("R1", 32, 32),
+    ("R3", 128, 8),
+]
+I2I_OPS = {"inorm": "InstanceNorm", "rpad": "ReflectionPad 1"}
+
 MLP_G = [(Z_DIM, 256), (256, 512), (512, 1024), (1024, 784)]
 MLP_D = [(784, 512), (512, 256), (256, 1)]
 
@@ -138,6 +147,15 @@ def _act_specs(N):
     return out
 
 
+def _i2i_specs(N):
+    out = []
+    for L, C, H in I2I_LAYERS:
+        for kind, title in I2I_OPS.items():
+            d = dict(layer=L, c=C, h=H, flops=None, shape=f"{C}x{H}²", kind=kind)
+            out.append(dict(d, group="layers", name=f"{L} {title} fwd+bwd", pass_="fwd+bwd"))
+    return out
+
+
 def dcgan_param_shapes() -> list:
     """Parameter shapes of the DCGAN G and D (what the optimizer kernels update each step)."""
     shapes = []
@@ -205,7 +223,7 @@ def _step_specs(N):
 
 def workloads(N: int, only: str | None = None) -> list:
     """Every workload at batch N, in run order; `only` = "kernels" | "layers" | "steps"."""
-    groups = {"kernels": _kernel_specs, "layers": lambda n: _conv_specs(n) + _act_specs(n),
+    groups = {"kernels": _kernel_specs, "layers": lambda n: _conv_specs(n) + _act_specs(n) + _i2i_specs(n),
               "steps": _step_specs}
     out = []
     for g, make in groups.items():

@@ -247,6 +247,19 @@ def _layer_fn(w):
         def forward():
             h = F.batch_norm(x, rm, rv, wt, b, training=True) if w["bn"] else x
             return act(h)
+    elif w["kind"] in ("inorm", "rpad"):
+        C, H = w["c"], w["h"]
+        x = _rand(N, C, H, H).requires_grad_()
+        OH = H + 2 if w["kind"] == "rpad" else H
+        gy = _rand(N, C, OH, OH, seed=1)
+        wt = torch.ones(C, device=DEV, requires_grad=True)
+        b = torch.zeros(C, device=DEV, requires_grad=True)
+        inputs = [x, wt, b] if w["kind"] == "inorm" else [x]
+
+        def forward():
+            if w["kind"] == "inorm":
+                return F.instance_norm(x, weight=wt, bias=b)
+            return F.pad(x, (1, 1, 1, 1), mode="reflect")
     else:
         cin, cout, K, s, p, h, oh = (w[a] for a in ("cin", "cout", "k", "s", "p", "h", "oh"))
         x = _rand(N, cin, h, h).requires_grad_()

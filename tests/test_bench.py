@@ -89,3 +89,14 @@ def test_quick_run_with_torch_in_a_worker(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     report = _check_report(out, only="layers", with_torch=True)
     assert report["meta"]["torch"]["threads"] == 2
+
+
+def test_match_keeps_only_the_named_workloads(tmp_path):
+    out = str(tmp_path / "m.json")
+    assert bench.main(["--quick", "--no-torch", "--quiet", "--no-memory", "--only", "layers",
+                       "--match", "InstanceNorm", "--out", out]) == 0
+    with open(out) as f:
+        names = [r["name"] for r in json.load(f)["results"] if r["group"] != "totals"]
+    assert names == [w["name"] for w in shapes.workloads(4, "layers") if "InstanceNorm" in w["name"]]
+    assert len(names) == len(shapes.I2I_LAYERS)
+    assert bench.main(["--quick", "--no-torch", "--quiet", "--match", "no such workload"]) == 2

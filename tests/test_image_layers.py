@@ -510,3 +510,38 @@ def test_new_ops_on_each_device(device, to_dev, rng):
     tg.manual_seed(0)
     kept = (F.dropout2d(X, 0.5).detach().numpy() != 0).all(axis=(2, 3))
     assert 0 < kept.sum() < kept.size
+
+
+@pytest.mark.parametrize("make", ["ReflectionPad2d((1, 2, 0, 1))", "ZeroPad2d(2)", "ConstantPad2d(1, 0.5)",
+                                  "ReplicationPad2d(3)", "CircularPad2d(1)", "PixelShuffle(2)",
+                                  "PixelUnshuffle(3)", "Upsample(scale_factor=2, mode='bilinear')",
+                                  "Upsample(size=(4, 5))", "PReLU(3)", "Dropout2d(0.3)"])
+def test_layer_reprs_match_torch(make):
+    torch = pytest.importorskip("torch")
+    assert repr(eval("nn." + make)) == repr(eval("torch.nn." + make))
+
+
+def test_new_layers_never_read_the_device(monkeypatch, rng):
+    """On the fake GPU of fake_device.py every implicit device->host read raises: a training
+    step through these layers (forward, backward, and the double backward of a penalty) queues
+    without waiting for the device."""
+    from fake_device import DeviceArray, install
+    install(monkeypatch)
+    from tinygan import backend
+    tg.manual_seed(0)
+    net = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(2, 4, 3), nn.InstanceNorm2d(4, affine=True),
+                        nn.PReLU(4), nn.Dropout2d(0.5), nn.ResidualBlock(4),
+                        nn.Conv2d(4, 8, 3, padding=1), nn.PixelShuffle(2),
+                        nn.Upsample(scale_factor=0.5, mode="bilinear"),
+                        nn.ReplicationPad2d((1, 0, 0, 1)))
+    track = nn.InstanceNorm2d(2, track_running_stats=True)
+    net.to("cuda"), track.to("cuda")
+    x = Tensor(backend.to_device(rng.standard_normal((2, 2, 6, 6)).astype(np.float32), "cuda"),
+               requires_grad=True)
+    DeviceArray.transfers = 0
+    y = net(track(x))
+    gx, = tg.grad((y * y).mean(), [x], create_graph=True)
+    ((gx * gx).sum() + (y * y).mean()).backward()
+    assert isinstance(y.data, DeviceArray) and isinstance(track.running_mean.data, DeviceArray)
+    assert all(isinstance(p.grad.data, DeviceArray) for p in net.parameters())
+    assert DeviceArray.transfers == 0

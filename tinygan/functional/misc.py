@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..autograd import Function, Tensor, as_tensor
+from ..autograd import Function, Tensor
 from ..backend import get_array_module, get_rng
 from .activation import _float_tensor
 from .arith import where

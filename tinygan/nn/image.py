@@ -7,6 +7,8 @@ and defaults: instance norm, padding, pixel (un)shuffle.  The math lives in
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import functional as F
 from .layers import _NormBase
 from .module import Module
@@ -51,15 +53,17 @@ class InstanceNorm2d(_NormBase):
 # Padding: `padding` is an int (all four sides) or torch's (left, right, top, bottom).
 
 def _four(padding, name: str) -> tuple:
-    pad = (padding,) * 4 if isinstance(padding, int) else tuple(padding)
-    if len(pad) != 4 or not all(isinstance(p, int) and not isinstance(p, bool) for p in pad):
+    def is_int(p):
+        return isinstance(p, (int, np.integer)) and not isinstance(p, bool)
+    pad = (padding,) * 4 if is_int(padding) else tuple(padding)
+    if len(pad) != 4 or not all(is_int(p) for p in pad):
         raise ValueError(f"{name}: padding must be an int or 4 ints (left, right, top, bottom), "
                          f"got {padding!r}")
-    return pad
+    return tuple(int(p) for p in pad)
 
 
 class _Pad2d(Module):
-    mode = "constant"
+    mode, value = "constant", 0.0
 
     def __init__(self, padding):
         super().__init__()
@@ -69,7 +73,7 @@ class _Pad2d(Module):
         if x.ndim not in (3, 4):
             raise ValueError(f"{type(self).__name__}: expected 3-D (C, H, W) or 4-D (N, C, H, W) "
                              f"input, got shape {x.shape}")
-        return F.pad(x, self.padding, mode=self.mode)
+        return F.pad(x, self.padding, mode=self.mode, value=self.value)
 
     def extra_repr(self):
         return str(self.padding)
@@ -85,12 +89,6 @@ class ConstantPad2d(_Pad2d):
     def __init__(self, padding, value: float):
         super().__init__(padding)
         self.value = float(value)
-
-    def forward(self, x):
-        if x.ndim not in (3, 4):
-            raise ValueError(f"ConstantPad2d: expected 3-D (C, H, W) or 4-D (N, C, H, W) input, "
-                             f"got shape {x.shape}")
-        return F.pad(x, self.padding, value=self.value)
 
     def extra_repr(self):
         return f"padding={self.padding}, value={self.value}"

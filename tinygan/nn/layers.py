@@ -28,9 +28,9 @@ from . import init
 from .module import Module, Parameter
 
 __all__ = ["Sequential", "ModuleList", "Identity", "Linear", "Conv2d", "ConvTranspose2d",
-           "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU",
-           "PReLU", "ReLU", "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding",
-           "Dropout", "Dropout2d"]
+           "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU",
+           "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding", "Dropout"]
+__all__ += ["PReLU", "Dropout2d"]
 
 
 def _empty_parameter(shape, device, dtype) -> Parameter:
