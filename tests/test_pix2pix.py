@@ -221,3 +221,24 @@ def test_variants_that_do_not_translate_say_so():
     with pytest.raises(ValueError, match="does not translate"):
         m.translate(np.zeros((1, 2), np.float32))
     assert m.evaluate(None) is None and m.sample_grid(None) is None
+
+
+def test_trains_and_evaluates_on_a_paired_folder_of_colour_images(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 4), ("val", 2)):
+        for i in range(n):
+            _png(str(tmp_path / "pairs" / split / f"{i}.png"), rng.integers(0, 256, (12, 24, 3), np.uint8))
+    out = str(tmp_path / "run")
+    assert main(["train", "pix2pix", "--data", f"paired:{tmp_path / 'pairs'}", "--steps", "2",
+                 "--batch-size", "2", "--quiet", "--out", out, "--set", "size=8", "--set", "ngf=2",
+                 "--set", "ndf=2", "--set", "direction=BtoA"]) == 0
+    capsys.readouterr()
+    assert main(["eval", out]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["split"], r["n_pairs"]) == ("held-out", 2) and "digit_accuracy_output" not in r
+    assert main(["translate", out, "--input", str(tmp_path / "pairs" / "val" / "0.png"),
+                 "--out", str(tmp_path / "t.png"), "--grid"]) == 0
+    assert Image.open(tmp_path / "t.png").size == (16, 8) and Image.open(tmp_path / "t.png").mode == "RGB"
+    assert main(["train", "pix2pix", "--data", "edges2mnist", "--set", "size=64",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "size=64 applies only to paired:PATH" in capsys.readouterr().err
