@@ -42,6 +42,11 @@ on `mnist2thick` A are digits of one half of the training digits, B dilated digi
 other half, so no pair is ever seen.  `translate(x, "AtoB" | "BtoA")` applies G or F;
 `evaluate` reports on the held-out pairs the label preservation of each direction (the
 shipped classifier reads x's label in the translation) and the cycle L1.
+
+Measured (`tinygan train cyclegan --seed S`, then `tinygan eval`; 500 held-out digits):
+label preservation 92.4 % thin → thick and 96.4 % / 97.0 % thick → thin (seeds 0 / 1; the
+issue's target is 80 %), with outputs 3× closer to the true translations than the inputs
+(L1 0.062-0.063 vs 0.201): docs/image_to_image_cyclegan_srgan.md.
 """
 from __future__ import annotations
 

@@ -40,6 +40,11 @@ Data: a two-domain dataset (N, 2C, 32, 32) of (LR, HR) pairs whose LR half is st
 size by nearest repetition (mnist_x4: A = downscale(digit, 4), B = digit); the LR image is
 recovered losslessly as a[..., ::4, ::4].  `evaluate` compares, on the held-out pairs, G with
 bicubic upscaling (PIL): PSNR, and the shipped classifier's accuracy on each.
+
+Measured (`tinygan train srgan --seed S`, then `tinygan eval`; 500 held-out digits): PSNR
+18.46 / 18.67 dB against bicubic's 15.62, classifier accuracy 89.8 / 90.6 % against bicubic's
+52.8 % (seeds 0 / 1); the MSE-only SRResNet (the first 500 steps) had 19.03 dB and 84.2 %:
+docs/image_to_image_cyclegan_srgan.md.
 """
 from __future__ import annotations
 
