@@ -21,7 +21,8 @@ that pulls G's outputs onto the manifold of real images.
 layer after its ReLU, before its last max-pool (64 maps, 14×14 of the 28×28 centre crop): the
 same kind of feature — deep in a net trained to recognise the images, before its last pooling.
 The paper rescales its VGG loss by 1/12.75² so it lands on the scale of a pixel MSE;
-`content_scale` does the same for these features.
+`content_scale` does the same for these features.  The classifier reads grey digits: on RGB data
+the content loss falls back to the pixel MSE.
 
 Nets (the paper's, scaled for 8×8 → 32×32 digits on a 2-core CPU):
     G   SRResNet: conv k×k → nf, PReLU; `n_blocks` residual blocks [conv 3×3, BN, PReLU, conv
