@@ -36,6 +36,7 @@ LAYERS = [
     ("functional", ("tinygan.functional",)),
     ("autograd", ("tinygan.autograd",)),
     ("kernels", ("kernels",)),
+    ("communication between processes (MPI, NCCL)", ("tinygan.distributed",)),
     ("backend", ("tinygan.backend",)),
 ]
 

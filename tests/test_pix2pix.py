@@ -188,7 +188,8 @@ def test_translate_files_and_folders_end_to_end(run, tmp_path, capsys):
     np.testing.assert_array_equal(side[:, 32:], np.asarray(Image.open(one)))
     assert main(["translate", run, "--input", str(tmp_path / "in"), "--out",
                  str(tmp_path / "all.png"), "--grid"]) == 0
-    assert os.path.isfile(tmp_path / "all.png")
+    assert "wrote 3 inputs beside their translations" in capsys.readouterr().out
+    assert Image.open(tmp_path / "all.png").width > 2 * Image.open(tmp_path / "all.png").height
 
 
 def test_translate_bad_input_exits_2_with_one_line(run, tmp_path, capsys):

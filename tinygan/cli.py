@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import sys
+import traceback
 import warnings
 
 from .arguments import add_checkpoint_argument, add_device_argument, path
@@ -99,6 +100,8 @@ def cmd_train(args) -> int:
                                f"`tinygan train {args.variant} --out {shlex.quote(e.out)} --resume`, "
                                f"or start a new one with another --out") from None
     out, steps = summary["out"], summary["target_steps"]
+    if _ranks() and _ranks()[0] != 0:    # under mpiexec rank 0 alone reports
+        return 130 if summary["interrupted"] else 0
     if args.json:
         print(json.dumps(summary))
     elif args.resume and summary["steps"] == summary["start"]:
@@ -339,6 +342,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _ranks() -> tuple | None:
+    """(rank, number of ranks) when started by mpiexec with more than one process, else None
+    (without importing mpi4py in a single process)."""
+    from . import distributed
+    if not distributed.launched() or distributed.size() == 1:
+        return None
+    return distributed.rank(), distributed.size()
+
+
+def _fail(command: str, e: BaseException, code: int) -> int:
+    """Report `e` in one line; under mpiexec name the rank, and stop every rank: the others
+    may be waiting for this one in a collective call, and would wait forever."""
+    ranks = _ranks()
+    where = f"rank {ranks[0]} of {ranks[1]}: " if ranks else ""
+    print(f"tinygan {command}: {where}{e}", file=sys.stderr)
+    if ranks:
+        from . import distributed
+        distributed.abort(code)
+    return code
+
+
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> str:
     """A warning as the command line shows it: one line, no source file or code."""
     return f"tinygan: {message}\n"
@@ -352,6 +376,8 @@ def main(argv=None) -> int:
         # read a leading `--quick` as one of ours.
         argv = ["bench", "--", *argv[1:]]
     args = build_parser().parse_args(argv)
+    if _ranks() and _ranks()[0] != 0:
+        warnings.simplefilter("ignore")    # under mpiexec rank 0 speaks for all: no N copies
     from .checkpoint import CheckpointError
     from .train import RunExists, TrainingDiverged
     try:
@@ -359,12 +385,17 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, FileNotFoundError, CheckpointError, RunExists,
             RuntimeError) as e:
         if isinstance(e, TrainingDiverged):
-            print(f"tinygan {args.command}: {e}", file=sys.stderr)
-            return 3
-        if os.environ.get("TINYGAN_DEBUG"):
+            return _fail(args.command, e, 3)
+        if os.environ.get("TINYGAN_DEBUG") and not _ranks():
             raise
-        print(f"tinygan {args.command}: {e}", file=sys.stderr)
-        return 2
+        return _fail(args.command, e, 2)
+    except BaseException as e:
+        # Under mpiexec any other failure (a bug, Ctrl-C outside the training loop) must stop
+        # every rank too; in one process it propagates as it always did.
+        if isinstance(e, SystemExit) or not _ranks():
+            raise
+        traceback.print_exc()
+        return _fail(args.command, f"{type(e).__name__}: {e}".rstrip(": "), 1)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend, kernels
+from . import backend, distributed, kernels
 from .autograd import Tensor, enable_grad, no_grad
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop"]
@@ -90,6 +90,8 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         with no_grad():
+            if distributed.data_parallel_active():
+                self._average_gradients()
             for i, p, group in self._indexed_params():
                 if p.grad is None:
                     continue
@@ -101,6 +103,21 @@ class Optimizer:
                     state = self.state[i] = self._init_state(p, group)
                 self._update(p.data, p.grad.data, state, group)
         return loss
+
+    def _average_gradients(self) -> None:
+        """Data-parallel training (`distributed.data_parallel`): every rank's gradients become
+        their mean over the ranks, in one fused Allreduce, so that every copy of the model
+        takes the same step, the one its loss averaged over the global batch gives."""
+        grads = []
+        for _, p, _ in self._indexed_params():
+            if p.grad is None:
+                continue
+            g = p.grad.data
+            if not getattr(g.flags, "writeable", True) or not g.flags.c_contiguous:
+                g = backend.get_array_module(g).ascontiguousarray(g).copy()
+                p.grad = Tensor(g)
+            grads.append(g)
+        distributed.allreduce_(grads)
 
     def _init_state(self, p: Tensor, group: dict) -> dict:
         raise NotImplementedError

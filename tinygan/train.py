@@ -15,6 +15,14 @@ step count the run was started with (kept in the checkpoint's metadata) unless `
 
 A second `train(..., out=DIR)` into a folder that already holds a run raises `RunExists`
 rather than overwrite it: pass `resume=True` to continue that run, or another `out=`.
+
+Under `mpiexec -n N` the same call trains data-parallel (docs/distributed.md): `batch_size`
+is the global batch, and each rank takes its N-th of every batch of the one seeded order;
+rank 0's weights and optimizer state are broadcast at the start (and after a resume); every
+optimizer step averages the gradients over the ranks first; the logged losses are averaged
+over the ranks too, and a stop (Ctrl-C on any rank, a NaN anywhere) is agreed on in that same
+message, so every rank leaves at the same step.  Rank 0 alone writes the folder: the
+checkpoint has the single-process format, and a run resumes with any N.
 """
 from __future__ import annotations
 
@@ -26,7 +34,7 @@ import time
 
 import numpy as np
 
-from . import backend, checkpoint, data as datasets, viz
+from . import backend, checkpoint, data as datasets, distributed, viz
 from .autograd import Tensor
 from .checkpoint import build_from_checkpoint  # noqa: F401  (tinygan.train.build_from_checkpoint)
 from .gans import get as get_variant
@@ -93,18 +101,39 @@ def plot_log(log_path: str, plot_path: str, title: str = "") -> str:
     return viz.plot_curves(series, plot_path, title=title)
 
 
-def save_samples(variant, path: str, dataset=None, n: int = 64) -> str:
+def save_samples(variant, path: str, dataset=None, n: int = 64, write: bool = True) -> str:
+    """The grid (or 2-D scatter) of `variant`'s samples from its fixed noise, at `path`.
+    `write=False` draws the samples and writes nothing: what the ranks other than 0 do in a
+    multi-process run, for a toy's scatter draws fresh noise, and every rank's generator must
+    make the same draws to stay in step with the others.  A variant with its own grid
+    (`sample_grid`, e.g. input | output | target of a translator) draws that instead."""
     own = None if dataset is None else variant.sample_grid(dataset)
-    if own is not None:                      # e.g. input | output | target rows
+    if own is not None:
         images, nrow = own
-        return viz.save_image_grid(images, path, nrow=nrow)
+        return viz.save_image_grid(images, path, nrow=nrow) if write else path
     z = variant.fixed_noise(n)
     samples = variant.sample(n, z=z, y=variant.fixed_labels(n))
     if variant.is_toy:
-        return viz.scatter_2d(samples if n >= 500 else variant.sample(1000), path,
+        samples = samples if n >= 500 else variant.sample(1000)
+        if not write:
+            return path
+        return viz.scatter_2d(samples, path,
                               reference=None if dataset is None else dataset.x[:2000],
                               centers=getattr(dataset, "mode_centers", None))
+    if not write:
+        return path
     return viz.save_image_grid(samples, path, nrow=10 if variant.num_classes else None)
+
+
+def replicated_arrays(model) -> list:
+    """Every array that must be equal on all ranks of a data-parallel run: the nets'
+    parameters and buffers and the optimizers' per-parameter state (moments)."""
+    arrays = [t.data for m in model.nets().values()
+              for t in (*m.parameters(), *m.buffers()) if t is not None]
+    for opt in model.optimizers().values():
+        for i in sorted(opt.state):
+            arrays += [v for k, v in sorted(opt.state[i].items()) if hasattr(v, "shape")]
+    return arrays
 
 
 def latest_grid(out: str) -> str | None:
@@ -130,6 +159,8 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     cls = get_variant(variant)
     cls.check_config(options)        # a bad option fails here, before any data or folder
     backend.check_device(device)
+    world, root = distributed.size(), distributed.is_root()
+    distributed.select_device(device)        # one GPU per rank, before anything touches one
     if device == "cuda" and not backend.cuda_available():
         raise RuntimeError("--device cuda: no working CUDA device (CuPy missing, or no GPU/driver)")
     if batch_size is not None and batch_size < 1:
@@ -161,12 +192,18 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     # Two-domain data is read at the size and direction the variant's config names.
     data_opts = datasets.data_options(cls.check_config(options)) if datasets.is_two_domain(
         data or cls.default_data) else {}
+    if not root:                   # rank 0 first: one download, then the others read it
+        distributed.barrier()
     dataset = datasets.load(data or cls.default_data or "mnist", root=data_dir, **data_opts)
+    if root and world > 1:
+        distributed.barrier()
     kind = dataset.kind
     steps = default_steps(cls, kind) if steps is None else steps
     batch_size = default_batch_size(cls, kind) if batch_size is None else batch_size
     if steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
+    if world > 1:
+        distributed.shard(batch_size)        # ValueError unless the ranks split it evenly
     sample_every = sample_every or max(1, steps // 10)
     checkpoint_every = checkpoint_every or max(1, min(steps // 4, 1000))
 
@@ -182,11 +219,15 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
         backend.set_rng_state(state["rng"])
         loader.load_state_dict(state["loader"])
         start = int(state["step"])
-        rows = _read_log(paths["log"], upto=start)    # drop lines logged after the checkpoint
-        with open(paths["log"], "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
-    elif os.path.exists(paths["log"]):
+        if root:
+            rows = _read_log(paths["log"], upto=start)    # drop lines logged after the checkpoint
+            with open(paths["log"], "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+    elif root and os.path.exists(paths["log"]):
         os.remove(paths["log"])
+    # Every rank starts from rank 0's state (the same seed builds the same nets, the same
+    # checkpoint loads alike; this makes it so whatever a rank's libraries did differently).
+    distributed.broadcast_(replicated_arrays(model))
 
     meta = {"variant": variant, "data": dataset.name, "data_shape": list(dataset.shape[1:]),
             "num_classes": dataset.num_classes if cls.needs_labels else None,
@@ -195,6 +236,8 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
         meta.update(domains=list(dataset.domains), scale=dataset.scale, channels=dataset.channels)
 
     def save_checkpoint(step):
+        if not root:                        # one writer: never two ranks on one file
+            return
         checkpoint.save(paths["ckpt"], {"variant": model.state_dict(), "rng": backend.rng_state(),
                                         "loader": loader.state_dict(), "step": step},
                         dict(meta, step=step, saved=time.strftime("%Y-%m-%d %H:%M:%S")))
@@ -214,19 +257,30 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
     # With n_critic > 1 a step is one critic update and G moves every n_critic-th step: the
     # bar counts critic steps and shows the generator steps (the papers' "iterations") too.
     n_critic = int(model.config.get("n_critic", 1))
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress,
+    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not (progress and root),
                desc=variant if n_critic <= 1 else f"{variant} critic steps", dynamic_ncols=True)
     last, t0, interrupted = {}, time.time(), False
-    os.makedirs(paths["samples"], exist_ok=True)
+    if root:
+        os.makedirs(paths["samples"], exist_ok=True)
     try:
-        with open(paths["log"], "a") as log:
+        with open(paths["log"] if root else os.devnull, "a") as log:
             for step in bar:
                 x, y = next(loader)
+                if world > 1:                 # this rank's part of the global batch
+                    part = distributed.shard(len(x))
+                    x, y = x[part], None if y is None else y[part]
                 xt = Tensor(backend.to_device(x, device))
                 yt = None if y is None else Tensor(backend.to_device(y, device))
                 # The step's losses come back as device scalars; the NaN check, the log line
                 # and the bar need floats: one transfer for all of them, once per step.
-                losses = model.train_step(xt, yt)       # floats: one transfer per step
+                with distributed.data_parallel():
+                    losses = model.train_step(xt, yt)   # floats: one transfer per step
+                if world > 1:
+                    # Means over the global batch, and whether any rank was asked to stop,
+                    # in one small message: every rank then leaves at the same step.
+                    agreed = distributed.allreduce_scalars({**losses, "_stop": float(stop["flag"])})
+                    stop["flag"] = agreed.pop("_stop") > 0
+                    losses = agreed
                 bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
                 if bad:
                     raise TrainingDiverged(
@@ -240,8 +294,10 @@ def train(variant: str = "dcgan", data: str | None = None, steps: int | None = N
                 bar.set_postfix(progress_fields(last, done, n_critic), refresh=False)
                 if done % sample_every == 0 or done == steps:
                     log.flush()
-                    save_samples(model, os.path.join(paths["samples"], f"step_{done:06d}.png"), dataset)
-                    plot_log(paths["log"], paths["plot"], title=f"{variant} on {dataset.name}")
+                    save_samples(model, os.path.join(paths["samples"], f"step_{done:06d}.png"),
+                                 dataset, write=root)
+                    if root:
+                        plot_log(paths["log"], paths["plot"], title=f"{variant} on {dataset.name}")
                 if done % checkpoint_every == 0 or done == steps:
                     save_checkpoint(done)
                 if stop["flag"]:

@@ -124,6 +124,11 @@ def add_translate_arguments(p) -> None:
 def cmd_translate(args) -> int:
     written = translate_files(args.checkpoint, args.input, args.out, args.direction,
                               grid=args.grid, device=args.device)
+    if os.path.isdir(args.input) and args.out.lower().endswith(".png"):
+        n = len(list_images(args.input))
+        print(f"wrote {n} input{'s' if n > 1 else ''} beside {'their' if n > 1 else 'its'} "
+              f"translation{'s' if n > 1 else ''} to {args.out}")
+        return 0
     where = written[0] if len(written) == 1 else args.out
     print(f"wrote {len(written)} translated image{'s' if len(written) > 1 else ''} to {where}")
     return 0

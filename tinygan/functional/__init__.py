@@ -14,6 +14,7 @@ from .loss import *            # binary_cross_entropy(_with_logits), cross_entro
 from .conv import *            # conv2d, conv_transpose2d, conv2d_grad_weight
 from .pooling import *         # avg_pool2d, max_pool2d, interpolate
 from .normalization import *   # batch_norm
+from .collective import *      # all_reduce_sum, sync_batch_norm (multi-process training)
 from .pairwise import *        # pairwise_l1 (minibatch discrimination's distances)
 from .augment import *         # translate (DiffAugment's shifts)
 # The image-to-image ops (docs/layers.md); dropout2d, prelu and instance_norm come with misc,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import kernels
+from .. import distributed, kernels
 from ..autograd import Function, Tensor
 from ..backend import get_array_module, get_rng
 from .activation import _float_tensor
@@ -101,7 +101,11 @@ def _dropout(x, p, training, mask_shape, op):
     if p == 1.0:
         return x * xp.zeros(mask_shape, dtype=x.dtype)
     rng = get_rng("cpu" if xp is np else "cuda")
-    keep = (rng.random(mask_shape) >= p).astype(x.dtype)
+    # In a data-parallel step dim 0 is this rank's slice of the batch: its masks are its rows
+    # of the whole batch's, as every per-sample draw (distributed.per_sample).
+    def draw(m):
+        return rng.random((m,) + tuple(mask_shape[1:])) >= p
+    keep = (distributed.per_sample(mask_shape[0], draw) if len(mask_shape) else draw(1)[0]).astype(x.dtype)
     keep *= x.dtype.type(1.0 / (1.0 - p))
     return x * Tensor(keep)
 

@@ -75,9 +75,9 @@ class AAE(Autoencoding, Variant):
     def sample_z(self, n):
         """z ~ p(z), the prior the codes are matched to (and G decodes from)."""
         if self.config["prior"] == "gaussian":
-            return randn(n, self.z_dim, device=self.device)
-        points, _ = sample_mixture(n, backend.get_rng(self.device), xp=backend.xp_for(self.device))
-        return Tensor(points)
+            return self.per_sample(n, lambda m: randn(m, self.z_dim, device=self.device))
+        rng, xp = backend.get_rng(self.device), backend.xp_for(self.device)
+        return Tensor(self.per_sample(n, lambda m: sample_mixture(m, rng, xp=xp)[0]))
 
     def fixed_noise(self, n, seed=1234):
         if self.config["prior"] == "gaussian":

@@ -51,7 +51,8 @@ class ACGAN(Variant):
         self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
 
     def random_labels(self, n: int) -> Tensor:
-        return Tensor(backend.get_rng(self.device).integers(0, self.num_classes, n))
+        rng = backend.get_rng(self.device)
+        return Tensor(self.per_sample(n, lambda m: rng.integers(0, self.num_classes, m)))
 
     def heads(self, x):
         """(source logits (N,), class logits (N, K)) of D on x."""

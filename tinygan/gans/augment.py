@@ -25,7 +25,7 @@ import itertools
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distributed
 from .. import functional as F
 from ..autograd import Tensor
 
@@ -38,7 +38,9 @@ POLICIES = ("none",) + tuple(",".join(names) for r in (1, 2, 3)
 
 def _uniform(n: int, low: float, high: float, like: Tensor) -> Tensor:
     """n draws of U(low, high) shaped (n, 1, 1, 1), on x's device and in its dtype."""
-    u = backend.get_rng("cpu").uniform(low, high, size=(n, 1, 1, 1)).astype(like.dtype)
+    rng = backend.get_rng("cpu")
+    u = distributed.per_sample(n, lambda m: rng.uniform(low, high, size=(m, 1, 1, 1)))
+    u = u.astype(like.dtype)
     return Tensor(backend.to_device(u, like.device))
 
 
@@ -55,15 +57,17 @@ def translation(x: Tensor, ratio: float = 0.125) -> Tensor:
     n, _, h, w = x.shape
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
     rng = backend.get_rng("cpu")
-    return F.translate(x, rng.integers(-sy, sy + 1, n), rng.integers(-sx, sx + 1, n))
+    dy, dx = distributed.per_sample(n, lambda m: (rng.integers(-sy, sy + 1, m),
+                                                  rng.integers(-sx, sx + 1, m)))
+    return F.translate(x, dy, dx)
 
 
 def cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
     n, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     rng = backend.get_rng("cpu")
-    cy = rng.integers(0, h + (1 - ch % 2), n)           # the square's centre, as the paper draws it
-    cx = rng.integers(0, w + (1 - cw % 2), n)
+    cy, cx = distributed.per_sample(n, lambda m: (     # the square's centre, as the paper draws it
+        rng.integers(0, h + (1 - ch % 2), m), rng.integers(0, w + (1 - cw % 2), m)))
     mask = np.ones((n, 1, h, w), dtype=x.dtype)
     for i in range(n):
         mask[i, :, max(cy[i] - ch // 2, 0):max(cy[i] - ch // 2 + ch, 0),

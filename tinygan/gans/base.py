@@ -52,12 +52,18 @@ import functools
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distributed
 from ..autograd import Tensor, no_grad
-from ..nn import Module
+from ..nn import Module, SyncBatchNorm
 from ..optim import Optimizer
 from . import tricks
 from .options import options_of
+
+
+# Options every variant takes, appended to its `defaults` when the class is defined.
+#   sync_bn: batch norm with the statistics of the global batch over all ranks under mpiexec
+#            (nn.SyncBatchNorm); in one process it changes nothing (docs/distributed.md)
+COMMON_DEFAULTS = dict(sync_bn=False)
 
 
 class Variant:
@@ -90,6 +96,9 @@ class Variant:
         if self.is_toy and "toy" not in self.data_kinds:
             raise ValueError(f"{self.name} trains on image data only, got samples of shape {self.data_shape}")
         self.build()
+        if self.config.get("sync_bn"):
+            for k, m in self.nets().items():       # same parameters: the optimizers keep them
+                setattr(self, k, SyncBatchNorm.convert_sync_batchnorm(m))
         for m in self.nets().values():
             m.to(self.device)
         self.steps_done = 0
@@ -160,6 +169,8 @@ class Variant:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        cls.defaults = {**cls.defaults, **{k: v for k, v in COMMON_DEFAULTS.items()
+                                           if k not in cls.defaults}}
         cls._check_recipes()
         step = cls.__dict__.get("train_step")
         if step is None:                       # inherited: already wrapped by the parent
@@ -327,7 +338,15 @@ class Variant:
     def sample_z(self, n: int) -> Tensor:
         """Latent noise z ~ N(0, I) from the library's seeded generator."""
         from ..tensor_factories import randn
-        return randn(n, self.z_dim, device=self.device)
+        return self.per_sample(n, lambda m: randn(m, self.z_dim, device=self.device))
+
+    @staticmethod
+    def per_sample(n: int, draw):
+        """`draw(n)`: random numbers for n samples of a batch.  Under `mpiexec` in a training
+        step, each rank's slice of what `draw` gives for the global batch (every rank draws
+        it all and keeps its own part: `distributed.per_sample`), so that no two ranks share
+        noise and N ranks see the numbers one process with the whole batch would."""
+        return distributed.per_sample(n, draw)
 
     def fixed_noise(self, n: int, seed: int = 1234) -> Tensor:
         """A latent batch that never changes during a run (for comparable sample grids)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distributed
 from ..autograd import Tensor
 from . import losses
 from .autoencoder_nets import AutoencoderDiscriminator, ConvDecoder
@@ -70,7 +70,8 @@ class BEGAN(Variant):
         logs = self.update("D", losses.d_loss_began(loss_real, loss_fake, Tensor(self.k)))
         loss_G = self.L(self.G(self.sample_z(n)))
         logs.update(self.update("G", loss_G))
-        lx, lg = loss_real.data, loss_G.data
+        # k follows the global batch's losses: on N ranks their mean (the same k everywhere)
+        lx, lg = distributed.batch_mean(loss_real.data, loss_G.data)
         self.k = losses.began_k_update(self.k, lx, lg, c["gamma"], c["lambda_k"]).astype(np.float32)
         return {**logs, "k": self.k, "M": losses.began_convergence(lx, lg, c["gamma"])}
 

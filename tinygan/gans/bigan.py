@@ -84,7 +84,7 @@ class BiGAN(Autoencoding, Variant):
 
     def sample_z(self, n):
         """z ~ U(-1, 1)^z_dim, the BiGAN paper's prior."""
-        return rand(n, self.z_dim, device=self.device) * 2.0 - 1.0
+        return self.per_sample(n, lambda m: rand(m, self.z_dim, device=self.device)) * 2.0 - 1.0
 
     def fixed_noise(self, n, seed=1234):
         z = np.random.default_rng(seed).uniform(-1, 1, (n, self.z_dim)).astype(np.float32)

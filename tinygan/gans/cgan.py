@@ -129,7 +129,8 @@ class CGAN(Variant):
 
     def random_labels(self, n: int) -> Tensor:
         from ..backend import get_rng
-        return Tensor(get_rng(self.device).integers(0, self.num_classes, n))
+        rng = get_rng(self.device)
+        return Tensor(self.per_sample(n, lambda m: rng.integers(0, self.num_classes, m)))
 
     def train_step(self, x, y=None):
         if y is None:

@@ -142,9 +142,11 @@ class InfoGAN(Variant):
     def sample_latent(self, n: int) -> tuple:
         """(latent (N, 74), c1 (N,) class indices, c2.. (N, 2) Tensor) drawn from the priors."""
         c = self.config
-        noise = randn(n, c["noise_dim"], device=self.device).data
-        cat = backend.get_rng(self.device).integers(0, c["n_cat"], n)
-        cont = rand(n, c["n_cont"], device=self.device).data * 2.0 - 1.0
+        noise, cat, cont = self.per_sample(n, lambda m: (
+            randn(m, c["noise_dim"], device=self.device).data,
+            backend.get_rng(self.device).integers(0, c["n_cat"], m),
+            rand(m, c["n_cont"], device=self.device).data))
+        cont = cont * 2.0 - 1.0
         return self.latent(noise, cat, cont), Tensor(cat), Tensor(cont)
 
     def sample_z(self, n):

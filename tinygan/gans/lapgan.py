@@ -189,7 +189,7 @@ class LAPGAN(Variant):
     def sample_z(self, n: int) -> Tensor:
         """z ~ U(-1, 1), as the paper's noise, from the library's seeded generator."""
         from ..tensor_factories import rand
-        return rand(n, self.z_dim, device=self.device) * 2.0 - 1.0
+        return self.per_sample(n, lambda m: rand(m, self.z_dim, device=self.device)) * 2.0 - 1.0
 
     def fixed_noise(self, n: int, seed: int = 1234) -> Tensor:
         z = np.random.default_rng(seed).uniform(-1, 1, (n, self.z_dim)).astype(np.float32)

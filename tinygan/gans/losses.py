@@ -5,6 +5,7 @@ where sigmoid saturates.
 """
 from __future__ import annotations
 
+from .. import distributed
 from .. import functional as F
 from ..autograd import Tensor, grad
 from ..backend import get_array_module
@@ -52,7 +53,8 @@ def gradient_penalty(D, real: Tensor, fake: Tensor, weight: float = 10.0) -> Ten
     the critic's backward pass into its weights (a second derivative).
     """
     n = real.shape[0]
-    eps = rand(n, *([1] * (real.ndim - 1)), dtype=real.dtype, device=real.device)
+    eps = distributed.per_sample(n, lambda m: rand(m, *([1] * (real.ndim - 1)), dtype=real.dtype,
+                                                   device=real.device))
     x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).detach().requires_grad_()
     scores = D(x_hat)
     g, = grad(scores.sum(), x_hat, create_graph=True)

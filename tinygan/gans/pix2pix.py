@@ -114,7 +114,9 @@ class Pix2Pix(Variant):
     summary = "U-Net G(a) with dropout, PatchGAN D(a, b), BCE + 100·L1, Adam(2e-4, 0.5); edges → digits"
     data_kinds = ("image",)
     default_data = "edges2mnist"
-    # On edges2mnist: see docs/image_to_image.md for the measured steps, time and scores.
+    # On edges2mnist, 2,000 steps at batch 16: held-out PSNR 28.4-28.7 dB and the classifier
+    # reads 97.8-98.4 % of G's digits right against 98.6 % of the real ones (seeds 0-2); 300
+    # steps gave 84.8 % (docs/image_to_image.md, `python -m bench.quality --only pix2pix`).
     default_steps = {"image": 2000}
     default_batch_size = {"image": 16}
     defaults = dict(ngf=32, ndf=32, lr=2e-4, beta1=0.5, beta2=0.999, lambda_l1=100.0,

@@ -51,7 +51,8 @@ class VAE(Autoencoding, Variant):
 
     def train_step(self, x, y=None):
         mu, logvar = self.posterior(x)
-        eps = randn(*mu.shape, dtype=mu.dtype, device=self.device)
+        eps = self.per_sample(mu.shape[0], lambda m: randn(m, *mu.shape[1:], dtype=mu.dtype,
+                                                           device=self.device))
         z = mu + (0.5 * logvar).exp() * eps
         recon = reconstruction_loss(self.G(z), x, self.likelihood)
         kl = kl_to_standard_normal(mu, logvar)

@@ -6,7 +6,8 @@
 from . import init, utils
 from .layers import (BatchNorm1d, BatchNorm2d, BatchNormAct1d, BatchNormAct2d, Conv2d,
                      ConvTranspose2d, Dropout, Embedding, Flatten, Identity, LeakyReLU, Linear,
-                     ModuleList, ReLU, Sequential, Sigmoid, Tanh, Unflatten, Upsample)
+                     ModuleList, ReLU, Sequential, Sigmoid, SyncBatchNorm, Tanh, Unflatten,
+                     Upsample)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter
 from .stateless import functional_call
@@ -18,7 +19,7 @@ from .layers import Dropout2d, PReLU
 
 __all__ = ["Module", "Parameter", "IncompatibleKeys", "init", "utils", "Sequential", "ModuleList",
            "Identity", "Linear", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
-           "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Flatten",
+           "BatchNormAct1d", "BatchNormAct2d", "SyncBatchNorm", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Flatten",
            "Unflatten", "Upsample", "Embedding", "Dropout", "BCELoss", "BCEWithLogitsLoss",
            "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "functional_call"]
 __all__ += ["InstanceNorm2d", "Dropout2d", "PReLU", "ZeroPad2d", "ConstantPad2d", "ReflectionPad2d",

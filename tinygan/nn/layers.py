@@ -28,7 +28,7 @@ from . import init
 from .module import Module, Parameter
 
 __all__ = ["Sequential", "ModuleList", "Identity", "Linear", "Conv2d", "ConvTranspose2d",
-           "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "LeakyReLU", "ReLU",
+           "BatchNorm1d", "BatchNorm2d", "BatchNormAct1d", "BatchNormAct2d", "SyncBatchNorm", "LeakyReLU", "ReLU",
            "Tanh", "Sigmoid", "Flatten", "Unflatten", "Upsample", "Embedding", "Dropout"]
 __all__ += ["PReLU", "Dropout2d"]
 
@@ -320,8 +320,11 @@ class _BatchNorm(_NormBase):
             x = x.reshape(x.shape + (1,))
         args = (x, self.running_mean if track else None, self.running_var if track else None,
                 self.weight, self.bias, use_batch_stats, momentum, self.eps)
-        y = F.batch_norm(*args) if negative_slope is None else F.batch_norm_act(*args, negative_slope)
+        y = self._normalize(args, negative_slope)
         return y.reshape(y.shape[:3]) if sequence else y
+
+    def _normalize(self, args, negative_slope):
+        return F.batch_norm(*args) if negative_slope is None else F.batch_norm_act(*args, negative_slope)
 
 
 class BatchNorm1d(_BatchNorm):
@@ -369,6 +372,57 @@ class BatchNormAct1d(_BatchNormAct, BatchNorm1d):
 
 class BatchNormAct2d(_BatchNormAct, BatchNorm2d):
     """BatchNorm2d then ReLU / LeakyReLU(negative_slope), as one op."""
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch norm over (N, C, ...) input whose training statistics are those of the global
+    batch, every rank's samples together (`F.sync_batch_norm`: one Allreduce of 2C numbers
+    forward, one backward), so that N ranks normalise as one process with the whole batch
+    would.  With one process, or in eval mode, it is plain batch norm.  `negative_slope`:
+    a ReLU (0) or LeakyReLU after it, as BatchNormAct; None: none.  Same state_dict keys as
+    BatchNorm.  `SyncBatchNorm.convert_sync_batchnorm(net)` swaps a net's batch norms for it.
+    """
+    _ranks = (2, 3, 4)
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None,
+                 negative_slope: float | None = None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        self.negative_slope = None if negative_slope is None else float(negative_slope)
+
+    def forward(self, x):
+        return self._batch_norm(x, self.negative_slope)
+
+    def _normalize(self, args, negative_slope):
+        from .. import distributed
+        x, running_mean, running_var, weight, bias, use_batch_stats, momentum, eps = args
+        if not use_batch_stats or distributed.size() == 1:
+            return super()._normalize(args, negative_slope)
+        return F.sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps,
+                                 negative_slope)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module) -> Module:
+        """`module` with every BatchNorm1d/2d (BatchNormAct too, keeping its activation)
+        replaced by a SyncBatchNorm that holds the SAME parameter and buffer tensors, so that
+        optimizers made before still update them and the state_dict keys do not change.
+        Replaced in place; a batch norm passed itself comes back converted."""
+        if type(module) in (BatchNorm1d, BatchNorm2d, BatchNormAct1d, BatchNormAct2d):
+            new = cls(module.num_features, module.eps, module.momentum, module.affine,
+                      module.track_running_stats,
+                      negative_slope=getattr(module, "negative_slope", None))
+            new._parameters.update(module._parameters)
+            new._buffers.update(module._buffers)
+            new.train(module.training)
+            return new
+        for name, child in list(module._modules.items()):
+            if child is not None:
+                module._modules[name] = cls.convert_sync_batchnorm(child)
+        return module
+
+    def extra_repr(self):
+        act = "" if self.negative_slope is None else f", negative_slope={self.negative_slope}"
+        return super().extra_repr() + act
 
 
 # ---------------------------------------------------------------------------------------
