@@ -5,8 +5,8 @@ the oscillation of the two players: each fake of a batch is stored, and with pro
 D sees, in its place, one stored earlier (that slot then holds the new fake).  Until the pool
 is full every fake is stored and passed through unchanged.
 
-The random draws come from the library's seeded CPU generator, whose state every checkpoint
-saves; the pool's images are saved with the variant (`state_dict`), so a resumed run makes
+The random draws (a coin and a slot per fake) come from the library's seeded CPU generator,
+whose state every checkpoint saves; the pool's images are saved with the variant (`state_dict`), so a resumed run makes
 the same choices as one that never stopped.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 
 from ..autograd import Tensor
 from ..backend import get_array_module, get_rng
+from ..distributed import per_sample
 
 
 class ImagePool:
@@ -34,17 +35,19 @@ class ImagePool:
             return Tensor(data)
         xp = get_array_module(data)
         rng = get_rng("cpu")
+        # A coin and a slot for every fake, drawn for the batch at once through per_sample:
+        # under data parallelism each rank then takes its slice of the global batch's draws.
+        coins, slots = per_sample(len(data), lambda m: (rng.random(m),
+                                                        rng.integers(0, self.size, m)))
         out = []
-        for img in data:
-            n = len(self)
-            if n < self.size:
+        for img, coin, slot in zip(data, coins, slots):
+            if len(self) < self.size:
                 stored = img[None].copy()
                 self.images = stored if self.images is None else xp.concatenate([self.images, stored])
                 out.append(img)
-            elif rng.random() < 0.5:
-                k = int(rng.integers(0, self.size))
-                out.append(self.images[k].copy())
-                self.images[k] = img
+            elif coin < 0.5:
+                out.append(self.images[int(slot)].copy())
+                self.images[int(slot)] = img
             else:
                 out.append(img)
         return Tensor(xp.stack(out))
