@@ -45,9 +45,9 @@ other half, so no pair is ever seen.  `translate(x, "AtoB" | "BtoA")` applies G 
 shipped classifier reads x's label in the translation) and the cycle L1.
 
 Measured (`tinygan train cyclegan --seed S`, then `tinygan eval`; 500 held-out digits):
-label preservation 92.4 % thin → thick and 96.4 % / 97.0 % thick → thin (seeds 0 / 1; the
-issue's target is 80 %), with outputs 3× closer to the true translations than the inputs
-(L1 0.062-0.063 vs 0.201): docs/image_to_image_cyclegan_srgan.md.
+label preservation 92.4 % thin → thick and 96.0 % thick → thin (seed 0; the issue's target
+is 80 %), with outputs 3× closer to the true translations than the inputs (L1 0.063 vs
+0.201): docs/image_to_image_cyclegan_srgan.md.
 """
 from __future__ import annotations
 
