@@ -45,6 +45,8 @@ STEPS = [
     ("aae", (1, 8, 8), {}),
     ("vae", (1, 8, 8), {}),
     ("ae", (1, 8, 8), {}),
+    ("cyclegan", (2, 16, 16), dict(ngf=4, ndf=4, n_blocks=1, pool_size=3)),   # pool full in step 1
+    ("srgan", (2, 32, 32), dict(nf=4, n_blocks=1, ndf=4, d_convs=2, pretrain_steps=1)),
 ]
 
 
