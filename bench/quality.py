@@ -80,6 +80,8 @@ ENTRIES = [
     ("wgan_gp-grid25", "tinygan train wgan_gp --data grid25",
      "the toy recipe with grid25's own: points / 2.828, 256-unit nets, lr 5e-4, 20,000 critic steps"),
     ("pix2pix", "tinygan train pix2pix", "edges2mnist: a digit's outline → the digit"),
+    ("cyclegan", "tinygan train cyclegan", "mnist2thick: digits ↔ thick digits"),
+    ("srgan", "tinygan train srgan", "mnist_x4: 8×8 → 32×32"),
 ]
 TOY_DATA = ("ring8", "grid25")
 

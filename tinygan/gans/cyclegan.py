@@ -59,7 +59,7 @@ from ..autograd import Tensor
 from .base import Variant
 from .image_pool import ImagePool
 from .registry import register
-from .translation import digit_accuracy, held_out, l1, psnr, split, translate_all
+from .translation import digit_accuracy, held_out, l1, psnr, split, translate_all, triplets
 
 
 def _init_(module: nn.Module) -> nn.Module:
@@ -145,16 +145,6 @@ def held_then_decayed(step: int, total: int | None, hold: float) -> float:
     if step < n_hold or n_decay <= 0:
         return 1.0
     return max(0.0, 1.0 - (step - n_hold) / n_decay)
-
-
-def spread_triplets(variant, dataset, n: int, direction: str = "AtoB") -> np.ndarray:
-    """(3n, C, H, W): input, output, target of n held-out rows evenly spaced over the split."""
-    test, _ = held_out(dataset)
-    rows = np.linspace(0, len(test.x) - 1, n).round().astype(int)
-    a, b = split(test.x[rows], dataset.channels)
-    src, tgt = (a, b) if direction == "AtoB" else (b, a)
-    out = variant.translate(src, direction)
-    return np.stack([src, out, tgt], axis=1).reshape(-1, *src.shape[1:])
 
 
 @register
@@ -278,8 +268,8 @@ class CycleGAN(Variant):
     def sample_grid(self, dataset) -> tuple:
         """Held-out input | output | target triplets, 8 A→B then 8 B→A, the rows spread over
         the split (the digits' held-out split is sorted by class)."""
-        ab = spread_triplets(self, dataset, 8, "AtoB")
-        ba = spread_triplets(self, dataset, 8, "BtoA")
+        ab = triplets(self, dataset, 8, "AtoB")
+        ba = triplets(self, dataset, 8, "BtoA")
         return np.concatenate([ab, ba]), 12
 
     # -- the replay pools are part of the training state ----------------------------------------

@@ -57,8 +57,7 @@ from ..autograd import Tensor, no_grad
 from . import losses
 from .base import Variant
 from .registry import register
-from .cyclegan import spread_triplets
-from .translation import digit_accuracy, held_out, l1, psnr, shrink, split, translate_all
+from .translation import digit_accuracy, held_out, l1, psnr, shrink, split, translate_all, triplets
 
 SCALE = 4
 
@@ -252,4 +251,4 @@ class SRGAN(Variant):
     def sample_grid(self, dataset) -> tuple:
         """Held-out LR input (shown at HR size) | SR output | HR target, 16 triplets spread
         over the split."""
-        return spread_triplets(self, dataset, 16), 12
+        return triplets(self, dataset, 16), 12

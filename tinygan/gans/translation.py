@@ -78,16 +78,19 @@ def held_out(dataset):
     return dataset, "training (no held-out split)"
 
 
-def triplet_grid(variant, dataset, n: int = 16, per_row: int = 4, direction: str = "AtoB"):
-    """(images, nrow) of n held-out examples spread over the split (the tasks' are sorted
-    by digit) as triplets input | output | target,
-    `per_row` triplets side by side in each row of the grid."""
+def triplets(variant, dataset, n: int = 16, direction: str = "AtoB") -> np.ndarray:
+    """(3n, C, H, W): input | output | target of n held-out examples spread evenly over the
+    split (the offline tasks' held-out digits are sorted by class: the first n would all be 0s)."""
     split_ds, _ = held_out(dataset)
     c = dataset.channels
-    x = split_ds.x[np.linspace(0, len(split_ds) - 1, min(n, len(split_ds))).astype(int)]
+    x = split_ds.x[np.linspace(0, len(split_ds) - 1, min(n, len(split_ds))).round().astype(int)]
     src, tgt = split(x, c) if direction == "AtoB" else split(x, c)[::-1]
     out = variant.translate(src, direction)
     if out.shape[2:] != src.shape[2:]:
-        raise ValueError(f"triplet_grid: outputs {out.shape} and inputs {src.shape} differ in size")
-    triplets = np.stack([src, out, tgt], axis=1)      # (n, 3, C, H, W)
-    return triplets.reshape(-1, *src.shape[1:]), 3 * per_row
+        raise ValueError(f"triplets: outputs {out.shape} and inputs {src.shape} differ in size")
+    return np.stack([src, out, tgt], axis=1).reshape(-1, *src.shape[1:])
+
+
+def triplet_grid(variant, dataset, n: int = 16, per_row: int = 4, direction: str = "AtoB"):
+    """(images, nrow): `triplets`, `per_row` triplets side by side in each row of the grid."""
+    return triplets(variant, dataset, n, direction), 3 * per_row
