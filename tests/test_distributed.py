@@ -94,7 +94,8 @@ DRAWS += [("dcgan", (1, 8, 8), dict(SMALL_CONV, diffaugment="color,translation,c
           ("began", (1, 8, 8), dict(z_dim=4, ngf=4, ndf=4, code_dim=4)),
           ("acgan", (1, 8, 8), dict(SMALL_CONV)), ("ebgan", (1, 8, 8), dict(SMALL_CONV)),
           ("sngan", (1, 8, 8), dict(SMALL_CONV)),
-          ("unrolled", (2,), dict(z_dim=4, toy_hidden=8, unroll=2))]
+          ("unrolled", (2,), dict(z_dim=4, toy_hidden=8, unroll=2)),
+          ("pix2pix", (2, 32, 32), dict(ngf=2, ndf=2))]
 
 
 @pytest.mark.parametrize("name, shape, config", DRAWS,

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distributed
 from .. import functional as F
 from ..autograd import Tensor, no_grad
 from ..data import Dataset
@@ -206,7 +206,8 @@ class SGAN(Variant):
 
     def sample_z(self, n: int) -> Tensor:
         """z ~ U(0, 1)^z_dim, as improved-gan's G."""
-        return Tensor(backend.get_rng(self.device).random((n, self.z_dim), dtype=np.float32))
+        rng = backend.get_rng(self.device)
+        return self.per_sample(n, lambda m: Tensor(rng.random((m, self.z_dim), dtype=np.float32)))
 
     def fixed_noise(self, n: int, seed: int = 1234) -> Tensor:
         z = np.random.default_rng(seed).random((n, self.z_dim)).astype(np.float32)
@@ -221,6 +222,9 @@ class SGAN(Variant):
             self.D.init_from_data(x)                 # data-dependent init, on the first batch
             self.D_avg.load_state_dict(self.D.state_dict())
             self.G.init_from_data(x)
+            # Under mpiexec each rank saw its own slice: rank 0's init is every rank's.
+            distributed.broadcast_([t.data for m in (self.D, self.D_avg, self.G)
+                                    for t in (*m.parameters(), *m.buffers()) if t is not None])
         # 1. D: labels on the labelled set, real on the pool, fake on G's samples.
         fake = self.G(self.sample_z(n)).detach()
         l_lab = labelled_loss(self.D(self.to_net(self.x_lab)), self.y_lab)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distributed
 from .. import functional as F
 from .. import nn
 from ..autograd import Tensor, no_grad
@@ -35,7 +35,10 @@ class GaussianNoise(nn.Module):
     def forward(self, x):
         if not self.training or self.sigma == 0:
             return x
-        return x + self.sigma * randn(*x.shape, device=backend.device_of(x.data))
+        # per sample: under mpiexec each rank adds its rows of the whole batch's noise
+        noise = distributed.per_sample(x.shape[0], lambda m: randn(m, *x.shape[1:],
+                                                                   device=backend.device_of(x.data)))
+        return x + self.sigma * noise
 
     def extra_repr(self):
         return f"sigma={self.sigma}"
