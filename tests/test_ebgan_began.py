@@ -105,6 +105,16 @@ def test_ebgan_g_loss_is_the_fake_energy_plus_the_weighted_pulling_away_term(mon
     assert logs["loss_G"] == pytest.approx(energy.mean() + 0.3 * pt, rel=1e-5)
 
 
+def test_ebgan_g_learning_rate_scale_and_d_batch_norm_options():
+    v, _ = step_logs("ebgan", lr=1e-3, g_lr_scale=5)
+    assert v.opt_G.param_groups[0]["lr"] == pytest.approx(5e-3)
+    assert v.opt_D.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert any("BatchNorm" in type(m).__name__ for m in v.D.modules())
+    plain, _ = step_logs("ebgan", d_batch_norm=False)
+    assert not any("BatchNorm" in type(m).__name__ for m in plain.D.modules())
+    assert any("BatchNorm" in type(m).__name__ for m in plain.G.modules())
+
+
 @pytest.mark.parametrize("bn", [False, True])
 def test_a_began_step_by_hand(monkeypatch, bn):
     """L_D = L(x) - k0 L(G(z_D)), k1 = clip(k0 + λ_k (γ L(x) - L(G(z_G)))), M as logged."""

@@ -16,6 +16,8 @@ Defaults: λ_PT = 0.1 (the paper's); nets, init, Adam(2e-4, β1 = 0.5) and BN in
 the DCGAN the paper builds its image models on.  The paper's margin (10 on MNIST) is for its
 energy ‖Dec(Enc(x)) - x‖ summed over pixels; here the energy is a per-pixel mean (at most 4
 for data in [-1, 1]), so the margin is rescaled to m = 1 (docs/energy_gans.md).
+`g_lr_scale` (G's learning rate as a multiple of `lr`) and `d_batch_norm` open two axes of
+the paper's grid search; their defaults (1, true) are the recipe above.
 """
 from __future__ import annotations
 
@@ -34,15 +36,18 @@ class EBGAN(Variant):
     data_kinds = ("image",)
     default_steps = {"image": 600}
     defaults = dict(z_dim=100, ngf=32, ndf=32, code_dim=64, margin=1.0, pt_weight=0.1,
-                    lr=2e-4, beta1=0.5, beta2=0.999)
-    limits = dict(code_dim=">= 2", margin="> 0", pt_weight=">= 0")
+                    lr=2e-4, g_lr_scale=1.0, d_batch_norm=True, beta1=0.5, beta2=0.999)
+    limits = dict(code_dim=">= 2", margin="> 0", pt_weight=">= 0", g_lr_scale="> 0")
 
     def build(self):
         c, C = self.config, self.data_shape[0]
         self.pad_to = padded_size(max(self.data_shape[1:]))
         self.G = dcgan_init_(DCGANGenerator(self.z_dim, C, self.pad_to, c["ngf"]))
-        self.D = dcgan_init_(AutoencoderDiscriminator(C, self.pad_to, c["ndf"], c["code_dim"]))
-        self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
+        self.D = dcgan_init_(AutoencoderDiscriminator(C, self.pad_to, c["ndf"], c["code_dim"],
+                                                     batch_norm=c["d_batch_norm"]))
+        # G's learning rate may differ from D's: the paper grid-searched them apart.
+        self.opt_G = self.adam(self.G, lr=c["lr"] * c["g_lr_scale"])
+        self.opt_D = self.adam(self.D)
 
     def energy(self, v):
         """D's energy of each image in v: (N,)."""

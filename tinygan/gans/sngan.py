@@ -43,7 +43,9 @@ class SNGAN(Variant):
     paper = "Miyato et al. 2018, Spectral Normalization for Generative Adversarial Networks"
     summary = "spectral norm on every D weight (power iteration), hinge loss, Adam 2e-4 (0, 0.9), n_dis 5"
     data_kinds = ("image",)
-    default_steps = {"image": 1000}       # D steps: 200 G steps
+    # 3,000 D steps = 600 G steps: one pattern for all z at 300, 8 classes at 1,200, all 10
+    # at 2,400 and 3,000 (FD 209, seed 0: docs/reading_list.md); 1,000 drew no digits.
+    default_steps = {"image": 3000}
     defaults = dict(z_dim=128, ngf=64, ndf=64, lr=2e-4, beta1=0.0, beta2=0.9, n_dis=5, r1=0.0)
     limits = dict(n_dis=">= 1", r1=">= 0")
 
