@@ -12,6 +12,8 @@ Names `load` knows:
     folder:PATH     every JPG/PNG under PATH, centre-cropped and resized to size×size (default 64;
                     `folder:PATH?size=32` asks for 32×32, the form `tinygan train --data` takes)
     ring8, grid25, swissroll     2-D toy distributions (n points, generated from seed)
+    digits-negative, digits-edges    two domains side by side from disjoint halves of the
+                    shipped digits (CoGAN's data, two_domains.py)
 Downloads go to $TINYGAN_DATA (default ~/.cache/tinygan); TINYGAN_OFFLINE=1 forbids them.
 """
 from __future__ import annotations
@@ -28,8 +30,10 @@ from .idx import read_idx, write_idx
 from .loader import DataLoader, batches
 from .mnist import load_idx_dataset, load_subset
 from .toys import DEFAULT_N, TOYS
+from .two_domains import TRANSFORMS as TWO_DOMAINS, load_two_domains
 
-NAMES = ("mnist", "mnist-subset", "fashion-mnist", "cifar10", "folder:PATH", "ring8", "grid25", "swissroll")
+NAMES = ("mnist", "mnist-subset", "fashion-mnist", "cifar10", "folder:PATH", "ring8", "grid25", "swissroll",
+         *TWO_DOMAINS)
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
             "cifar-10": "cifar10", "cifar_10": "cifar10", "mnist_subset": "mnist-subset"}
 
@@ -93,6 +97,8 @@ def load(name: str, root: str | None = None, *, split: str = "train", size: int 
         return load_cifar10(root, split=split, download=download)
     if key in TOYS:
         return TOYS[key](n=n, seed=seed)
+    if key in TWO_DOMAINS:
+        return load_two_domains(key)
     close = difflib.get_close_matches(key, [k for k in NAMES if k != "folder:PATH"], n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     raise ValueError(f"unknown dataset {name!r}{hint}; known: {', '.join(NAMES)}")
