@@ -77,8 +77,11 @@ ENTRIES = [
     ("unrolled-ring8", "tinygan train unrolled --data ring8", "K = 5 unrolled D steps"),
     ("wgan_gp-ring8", "tinygan train wgan_gp --data ring8", "the authors' toy recipe, 20,000 critic steps"),
     ("wgan_gp-grid25", "tinygan train wgan_gp --data grid25", "the same recipe"),
+    ("cogan", "tinygan train cogan --data digits-negative", "digits ↔ negatives, no pair seen"),
+    ("cogan-edges", "tinygan train cogan --data digits-edges", "digits ↔ edges, no pair seen"),
 ]
 TOY_DATA = ("ring8", "grid25")
+PAIR_DATA = ("digits-negative", "digits-edges")
 
 # (header, metric, decimals); decimals None: a count, whose extremes print as integers
 IMAGE_COLUMNS = [("FD ↓", "frechet_distance", 1), ("IS ↑", "inception_score", 2),
@@ -86,11 +89,23 @@ IMAGE_COLUMNS = [("FD ↓", "frechet_distance", 1), ("IS ↑", "inception_score"
                  ("class agreement % (conditional)", "class_agreement_pct", 1)]
 TOY_COLUMNS = [("modes covered", "modes_covered", None), ("modes reached", "modes_reached", None),
                ("high quality %", "high_quality_pct", 1), ("median distance (std)", "median_distance_in_std", 1)]
+PAIR_COLUMNS = [("pixel agreement % ↑", "pixel_agreement_pct", 1),
+                ("unrelated pairs %", "pixel_agreement_unpaired_pct", 1),
+                ("ink IoU ↑", "ink_iou", 2), ("unrelated ink IoU", "ink_iou_unpaired", 2)]
+
+
+def data_of(command: str) -> str | None:
+    words = shlex.split(command)
+    return words[words.index("--data") + 1] if "--data" in words else None
 
 
 def is_toy(command: str) -> bool:
-    words = shlex.split(command)
-    return "--data" in words and words[words.index("--data") + 1] in TOY_DATA
+    return data_of(command) in TOY_DATA
+
+
+def table_of(command: str) -> str:
+    """Which table an entry's row goes to: "toy", "pairs" (two domains) or "image"."""
+    return "toy" if is_toy(command) else "pairs" if data_of(command) in PAIR_DATA else "image"
 
 
 def train_words(command: str, seed: int, out: str, quick: bool) -> list[str]:
@@ -196,6 +211,8 @@ def metric(record: dict, key: str) -> float | None:
         return 100.0 * max(h) / sum(h)
     if key == "class_agreement_pct":
         return None if "class_agreement" not in e else 100.0 * float(e["class_agreement"])
+    if key.endswith("_pct"):
+        return 100.0 * float(e[key[:-len("_pct")]])
     return float(e[key])
 
 
@@ -216,17 +233,21 @@ def machine_label(r: dict) -> str:
 
 
 def render(records: dict, pictures: dict) -> str:
-    """The Markdown between the markers: a digits table, a 2-D toys table, the machines."""
+    """The Markdown between the markers: a digits table, a 2-D toys table, a two-domain table
+    (CoGAN's pixel agreement, once it has an entry run), the machines."""
     machines: list[str] = []
     lines = []
-    for title, columns, toy in (("Digits (MNIST)", IMAGE_COLUMNS, False),
-                                ("2-D toys", TOY_COLUMNS, True)):
+    for title, columns, kind in (("Digits (MNIST)", IMAGE_COLUMNS, "image"),
+                                 ("2-D toys", TOY_COLUMNS, "toy"),
+                                 ("Two domains, no pair seen (G2(z) against T(G1(z)))", PAIR_COLUMNS, "pairs")):
+        if kind == "pairs" and not any(table_of(c) == kind for n, c, _ in ENTRIES if n in records):
+            continue
         lines += ["", f"**{title}**", "",
                   "| entry | command (`--seed S` added) | seeds | " + " | ".join(c[0] for c in columns)
                   + " | training s | run on | samples |",
                   "|---" * (len(columns) + 6) + "|"]
         for name, command, note in ENTRIES:
-            if is_toy(command) != toy:
+            if table_of(command) != kind:
                 continue
             cmd = f"`{command}`" + (f" ({note})" if note else "")
             recs = records.get(name)
@@ -358,6 +379,8 @@ def main(argv=None) -> int:
         e = rec["eval"]
         score = (f"{e['modes_covered']}/{e['modes_total']} covered, {e['modes_reached']} reached"
                  if "modes_covered" in e else
+                 f"pixel agreement {e['pixel_agreement']:.4f} (unrelated pairs {e['pixel_agreement_unpaired']:.4f})"
+                 if "pixel_agreement" in e else
                  f"FD {e['frechet_distance']:.1f}, IS {e['inception_score']:.2f}, "
                  f"{e['classes_present']}/10 classes, largest {metric(rec, 'largest_class_pct'):.1f} %")
         print(f"    {rec['train_seconds']:.1f} s training ({rec['wall_seconds']:.1f} s with start-up): {score}",

@@ -21,8 +21,10 @@ a LeNet, its first conv unshared and the rest shared, batch 128, Adam(2e-4, 0.5)
 iterations).  Here: G shares three DCGAN up-convolutions z → 4ngf×4×4 → 2ngf×8×8 →
 ngf×16×16 (BN, ReLU) and each domain has its own last k4 s2 up-convolution to 1×32×32, tanh;
 D1, D2 each have their own first k4 s2 conv (1 → ndf, LeakyReLU 0.2) and share the rest,
-ndf → 2ndf → 4ndf → 1 logit (no BN: the shared layers see two domains, whose batch statistics
-differ).  ngf = ndf = 32, Adam(2e-4, β = (0.5, 0.999)), batch 64 of each domain.
+ndf → 2ndf → 4ndf (BN, LeakyReLU 0.2) → 1 logit: DCGAN's D, split.  The shared BN layers
+normalise each call's batch by its own statistics, so each domain is normalised by its own
+(without BN in D the first runs here collapsed onto one pair by step 400).  ngf = ndf = 32,
+Adam(2e-4, β = (0.5, 0.999)), batch 64 of each domain.
 
 Data: `--data digits-negative` or `--data digits-edges` (tinygan/data/two_domains.py), one
 32×64 image per sample, domain 1 on the left, domain 2 on the right, from disjoint halves of
@@ -74,9 +76,10 @@ class CoupledDiscriminator(nn.Module):
         super().__init__()
         self.first1, self.first2 = (nn.Sequential(nn.Conv2d(1, ndf, 4, 2, 1), nn.LeakyReLU(0.2))
                                     for _ in range(2))
-        self.shared = nn.Sequential(nn.Conv2d(ndf, 2 * ndf, 4, 2, 1), nn.LeakyReLU(0.2),
-                                    nn.Conv2d(2 * ndf, 4 * ndf, 4, 2, 1), nn.LeakyReLU(0.2),
-                                    nn.Conv2d(4 * ndf, 1, 4, 1, 0))
+        self.shared = sequential_keeping_keys(
+            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False), nn.BatchNormAct2d(2 * ndf, "leaky_relu", 0.2),
+            nn.Conv2d(2 * ndf, 4 * ndf, 4, 2, 1, bias=False), nn.BatchNormAct2d(4 * ndf, "leaky_relu", 0.2),
+            nn.Conv2d(4 * ndf, 1, 4, 1, 0, bias=False))
 
     def d1(self, x1):
         return self.shared(self.first1(x1)).reshape(-1)
