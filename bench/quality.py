@@ -211,7 +211,7 @@ def metric(record: dict, key: str) -> float | None:
         return 100.0 * max(h) / sum(h)
     if key == "class_agreement_pct":
         return None if "class_agreement" not in e else 100.0 * float(e["class_agreement"])
-    if key.endswith("_pct"):
+    if key not in e and key.endswith("_pct"):        # a share stored as a fraction
         return 100.0 * float(e[key[:-len("_pct")]])
     return float(e[key])
 
