@@ -18,8 +18,10 @@ algorithm of its supplementary material), one step:
 Nets, for 32×32 digits on a 2-core CPU (the paper's MNIST nets: G four shared transposed
 convolutions 1024-512-256-128 wide and one unshared output layer, BN + PReLU, sigmoid out; D
 a LeNet, its first conv unshared and the rest shared, batch 128, Adam(2e-4, 0.5), 25,000
-iterations).  Here: G shares three DCGAN up-convolutions z → 4ngf×4×4 → 2ngf×8×8 →
-ngf×16×16 (BN, ReLU) and each domain has its own last k4 s2 up-convolution to 1×32×32, tanh;
+iterations).  Here: G shares four DCGAN up-convolutions z → 4ngf×4×4 → 2ngf×8×8 →
+ngf×16×16 → ngf/2×32×32 (BN, ReLU) and each domain has its own last layer, a 5×5 stride-1
+transposed convolution to 1×32×32 (a "same" convolution; the transposed form is the faster
+one here for a single output channel), tanh;
 D1, D2 each have their own first k4 s2 conv (1 → ndf, LeakyReLU 0.2) and share the rest,
 ndf → 2ndf → 4ndf (BN, LeakyReLU 0.2) → 1 logit: DCGAN's D, split.  The shared BN layers
 normalise each call's batch by its own statistics, so each domain is normalised by its own
@@ -51,8 +53,13 @@ class CoupledGenerator(nn.Module):
         self.shared = sequential_keeping_keys(
             nn.ConvTranspose2d(z_dim, 4 * ngf, 4, 1, 0, bias=False), nn.BatchNormAct2d(4 * ngf),
             nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False), nn.BatchNormAct2d(2 * ngf),
-            nn.ConvTranspose2d(2 * ngf, ngf, 4, 2, 1, bias=False), nn.BatchNormAct2d(ngf))
-        self.head1, self.head2 = (nn.Sequential(nn.ConvTranspose2d(ngf, 1, 4, 2, 1, bias=False),
+            nn.ConvTranspose2d(2 * ngf, ngf, 4, 2, 1, bias=False), nn.BatchNormAct2d(ngf),
+            nn.ConvTranspose2d(ngf, ngf // 2, 4, 2, 1, bias=False), nn.BatchNormAct2d(ngf // 2))
+        # Each domain's own layer works at full resolution, stride 1, like the paper's 6×6 one:
+        # an outline is a local function of the strokes around each pixel (dilation minus the
+        # strokes), which a stride-2 up-convolution, seeing a 2×2 patch of 16×16 features,
+        # did not learn (the first edges runs drew hatching beside the digits of G1).
+        self.head1, self.head2 = (nn.Sequential(nn.ConvTranspose2d(ngf // 2, 1, 5, 1, 2, bias=False),
                                                 nn.Tanh()) for _ in range(2))
 
     def g1(self, z):
@@ -98,7 +105,7 @@ class CoGAN(Variant):
     summary = ("two GANs, one per domain, G's first layers and D's last layers shared: "
                "a joint distribution from unpaired samples (--data digits-negative|digits-edges)")
     data_kinds = ("image",)
-    default_steps = {"image": 2000}
+    default_steps = {"image": 1500}
     defaults = dict(z_dim=100, ngf=32, ndf=32, lr=2e-4, beta1=0.5, beta2=0.999)
 
     def build(self):
