@@ -106,7 +106,7 @@ class CoGAN(Variant):
                "a joint distribution from unpaired samples (--data digits-negative|digits-edges)")
     data_kinds = ("image",)
     # 1,500 steps, about 6 minutes idle: negatives agree at 0.988 by step 375 and 0.992 at
-    # 1,500; edges stay at 0.86 (docs/reading_list.md#cogan).
+    # 1,500; edges are at 0.86 then and need --steps 4500 for 0.917 (docs/reading_list.md#cogan).
     default_steps = {"image": 1500}
     defaults = dict(z_dim=100, ngf=32, ndf=32, lr=2e-4, beta1=0.5, beta2=0.999)
 
