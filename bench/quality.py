@@ -82,8 +82,11 @@ ENTRIES = [
     ("pix2pix", "tinygan train pix2pix", "edges2mnist: a digit's outline → the digit"),
     ("cyclegan", "tinygan train cyclegan", "mnist2thick: digits ↔ thick digits"),
     ("srgan", "tinygan train srgan", "mnist_x4: 8×8 → 32×32"),
+    ("cogan", "tinygan train cogan --data digits-negative", "digits ↔ negatives, no pair seen"),
+    ("cogan-edges", "tinygan train cogan --data digits-edges", "digits ↔ edges, no pair seen"),
 ]
 TOY_DATA = ("ring8", "grid25")
+PAIR_DATA = ("digits-negative", "digits-edges")
 
 # (header, metric, decimals); decimals None: a count, whose extremes print as integers
 IMAGE_COLUMNS = [("FD ↓", "frechet_distance", 1), ("IS ↑", "inception_score", 2),
@@ -100,17 +103,27 @@ TRANSLATORS = ("pix2pix", "cyclegan", "srgan")
 TOY_COLUMNS = [("modes covered", "modes_covered", None), ("modes reached", "modes_reached", None),
                ("modes with a high-quality sample", "modes_with_hq_sample", None),
                ("high quality %", "high_quality_pct", 1), ("median distance (std)", "median_distance_in_std", 1)]
+PAIR_COLUMNS = [("pixel agreement % ↑", "pixel_agreement_pct", 1),
+                ("unrelated pairs %", "pixel_agreement_unpaired_pct", 1),
+                ("ink IoU ↑", "ink_iou", 2), ("unrelated ink IoU", "ink_iou_unpaired", 2)]
+
+
+def data_of(command: str) -> str | None:
+    words = shlex.split(command)
+    return words[words.index("--data") + 1] if "--data" in words else None
 
 
 def is_toy(command: str) -> bool:
-    words = shlex.split(command)
-    return "--data" in words and words[words.index("--data") + 1] in TOY_DATA
+    return data_of(command) in TOY_DATA
 
 
 def kind(command: str) -> str:
-    """Which table an entry's scores go to: "toy", "translation" or "image" (digits)."""
+    """Which table an entry's scores go to: "toy", "pairs" (CoGAN's two domains),
+    "translation" or "image" (digits)."""
     if is_toy(command):
         return "toy"
+    if data_of(command) in PAIR_DATA:
+        return "pairs"
     return "translation" if shlex.split(command)[2] in TRANSLATORS else "image"
 
 
@@ -242,11 +255,13 @@ def machine_label(r: dict) -> str:
 
 
 def render(records: dict, pictures: dict) -> str:
-    """The Markdown between the markers: a digits table, a 2-D toys table, the machines."""
+    """The Markdown between the markers: a digits table, a 2-D toys table, a two-domain table
+    (CoGAN's pixel agreement, once it has an entry run), the machines."""
     machines: list[str] = []
     lines = []
     tables = [("Digits (MNIST)", IMAGE_COLUMNS, "image"), ("2-D toys", TOY_COLUMNS, "toy"),
-              ("Image-to-image (held-out pairs)", TRANSLATION_COLUMNS, "translation")]
+              ("Image-to-image (held-out pairs)", TRANSLATION_COLUMNS, "translation"),
+              ("Two domains, no pair seen (G2(z) against T(G1(z)))", PAIR_COLUMNS, "pairs")]
     for title, columns, table_kind in tables:
         lines += ["", f"**{title}**", "",
                   "| entry | command (`--seed S` added) | seeds | " + " | ".join(c[0] for c in columns)
@@ -388,6 +403,8 @@ def main(argv=None) -> int:
                  f"held-out PSNR {e['psnr']:.2f} dB, L1 {e['l1']:.4f}"
                  + (f", accuracy ratio {e['accuracy_ratio']:.3f}" if e.get("accuracy_ratio") else "")
                  if "psnr" in e else
+                 f"pixel agreement {e['pixel_agreement']:.4f} (unrelated pairs {e['pixel_agreement_unpaired']:.4f})"
+                 if "pixel_agreement" in e else
                  f"FD {e['frechet_distance']:.1f}, IS {e['inception_score']:.2f}, "
                  f"{e['classes_present']}/10 classes, largest {metric(rec, 'largest_class_pct'):.1f} %")
         print(f"    {rec['train_seconds']:.1f} s training ({rec['wall_seconds']:.1f} s with start-up): {score}",

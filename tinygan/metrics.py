@@ -20,6 +20,14 @@ weights shipped in the package) is the feature extractor, as Inception is for FI
   - for class-conditional generators, *class agreement*: the fraction of samples the
     classifier reads as the class they were asked for (chance: 1/10).  On the 2-D toys the
     "classifier" is the nearest mode centre, the label being the index of a point's Gaussian.
+
+Two domains (CoGAN, Liu & Tuzel 2016 §5): *pixel agreement*, the share of pixels where G2(z)
+agrees with T(G1(z)), T the transform that made domain 2 (negative, outline), both images
+binarised at mid-grey; beside it the same figure for unrelated pairs, G2(z) against T(G1(z'))
+for another z' — what two uncoupled GANs would score, mostly from the shared background.
+As the background is most of a digit's pixels (unrelated real digits agree on 85-87 % of
+them), also the *ink IoU*: of the pixels that are strokes (not background) in either image,
+the share that are strokes in both (unrelated real digits: about 0.2).
 """
 from __future__ import annotations
 
@@ -149,6 +157,40 @@ def evaluate_samples(samples: np.ndarray, dataset=None, device: str = "cpu",
                      f"need 28×28 grey digits, the mode metrics 2-D points")
 
 
+def pixel_agreement(a: np.ndarray, b: np.ndarray, threshold: float = 0.0) -> float:
+    """The share of pixels on the same side of `threshold` in a and b (images in [-1, 1]:
+    0 is mid-grey), over all pixels of all pairs."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or not a.size:
+        raise ValueError(f"pixel_agreement: two equal, non-empty image batches needed, got "
+                         f"{a.shape} and {b.shape}")
+    return float(((a > threshold) == (b > threshold)).mean())
+
+
+def ink_iou(a: np.ndarray, b: np.ndarray, background: bool, threshold: float = 0.0) -> float:
+    """Of the pixels that are ink (binarised at `threshold`, not equal to `background`: True
+    for a bright background) in a or in b, the share that are ink in both."""
+    ink_a, ink_b = (np.asarray(a) > threshold) != background, (np.asarray(b) > threshold) != background
+    union = (ink_a | ink_b).sum()
+    return float((ink_a & ink_b).sum() / union) if union else 1.0
+
+
+def coupled_metrics(first: np.ndarray, second: np.ndarray, transform) -> dict:
+    """CoGAN's score of pairs (G1(z), G2(z)) in [-1, 1]: agreement of G2(z) with T(G1(z)), T a
+    uint8 → uint8 transform (tinygan.data.digit_domains), pixel by pixel and by ink IoU, and
+    the same of unrelated pairs (G1's samples rolled by one) as the yardstick."""
+    from .data.dataset import to_float
+    u8 = np.round((np.clip(first, -1, 1) + 1) * 127.5).astype(np.uint8)
+    target = to_float(transform(u8))
+    unrelated = np.roll(target, 1, axis=0)
+    background = bool(transform(np.zeros((1, 1, 1, 1), np.uint8))[0, 0, 0, 0] > 127)
+    return {"pixel_agreement": round(pixel_agreement(second, target), 4),
+            "pixel_agreement_unpaired": round(pixel_agreement(second, unrelated), 4),
+            "ink_iou": round(ink_iou(second, target, background), 4),
+            "ink_iou_unpaired": round(ink_iou(second, unrelated, background), 4),
+            "transform": transform.__name__, "n_pairs": int(len(first))}
+
+
 def evaluate_checkpoint(path: str, n: int = 2000, seed: int = 0, device: str = "cpu") -> dict:
     """`tinygan eval`: sample n points/images from a checkpoint and score them; a translator
     (pix2pix, cyclegan, srgan) is scored by its own `evaluate` on its held-out pairs instead."""
@@ -167,6 +209,10 @@ def evaluate_checkpoint(path: str, n: int = 2000, seed: int = 0, device: str = "
     backend.manual_seed(seed)
     labels = asked_labels(variant, n)
     samples = variant.sample(n, y=None if labels is None else Tensor(backend.to_device(labels, device)))
+    if meta["data"] in data.TWO_DOMAINS:             # pairs side by side: G1(z) | G2(z)
+        from .data.two_domains import split_pair, transform_of
+        return {"variant": meta["variant"], "data": meta["data"], "step": meta.get("step"),
+                **coupled_metrics(*split_pair(samples), transform_of(meta["data"]))}
     known = variant.is_toy or meta["data"].startswith("mnist")   # data the metrics understand
     known = known and not data.is_two_domain(meta["data"])
     dataset = data.load(meta["data"], download=False) if known else None

@@ -16,6 +16,8 @@ Names `load` knows:
     paired:PATH     A|B side-by-side images (pix2pix's format), PATH/train and PATH/val
     unpaired:PATH   PATH/trainA and PATH/trainB (CycleGAN's format), testA/testB optional
                     (two-domain datasets: see pairs.py; `size`, `direction` apply to them)
+    digits-negative, digits-edges    two domains side by side from disjoint halves of the
+                    shipped digits (CoGAN's data, two_domains.py)
 Downloads go to $TINYGAN_DATA (default ~/.cache/tinygan); TINYGAN_OFFLINE=1 forbids them.
 """
 from __future__ import annotations
@@ -33,9 +35,11 @@ from .loader import DataLoader, batches
 from .mnist import load_idx_dataset, load_subset
 from .pairs import TASKS, data_options, is_two_domain, load_two_domain
 from .toys import DEFAULT_N, TOYS
+from .two_domains import TRANSFORMS as TWO_DOMAINS, load_two_domains
 
 NAMES = ("mnist", "mnist-subset", "fashion-mnist", "cifar10", "folder:PATH", "ring8", "grid25", "swissroll",
-         "edges2mnist", "mnist2thick", "mnist_x4", "paired:PATH", "unpaired:PATH")
+         "edges2mnist", "mnist2thick", "mnist_x4", "paired:PATH", "unpaired:PATH",
+         *TWO_DOMAINS)
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
             "cifar-10": "cifar10", "cifar_10": "cifar10", "mnist_subset": "mnist-subset"}
 
@@ -107,6 +111,8 @@ def load(name: str, root: str | None = None, *, split: str = "train", size: int 
         return load_cifar10(root, split=split, download=download)
     if key in TOYS:
         return TOYS[key](n=n, seed=seed)
+    if key in TWO_DOMAINS:
+        return load_two_domains(key)
     close = difflib.get_close_matches(key, [k for k in NAMES if not k.endswith(":PATH")], n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     raise ValueError(f"unknown dataset {name!r}{hint}; known: {', '.join(NAMES)}")
