@@ -12,7 +12,7 @@ from tinygan.data import digit_domains as dd
 from tinygan.data.two_domains import domain_halves, split_pair, transform_of
 from tinygan.gans import create, losses
 from tinygan.metrics import coupled_metrics, ink_iou, pixel_agreement
-from tinygan.train import train
+from resume_check import assert_resume_is_exact
 
 SHAPE = (1, 32, 64)
 TINY = dict(ngf=4, ndf=4, z_dim=8)
@@ -203,16 +203,7 @@ def test_checkpoint_round_trip(tmp_path):
 def test_resume_is_bit_for_bit_and_eval_reports_pixel_agreement(tmp_path):
     from tinygan.metrics import evaluate_checkpoint
     cfg = dict(variant="cogan", data="digits-edges", batch_size=4, progress=False, options=TINY)
-    train(**cfg, steps=4, out=str(tmp_path / "straight"))
-    train(**cfg, steps=2, out=str(tmp_path / "split"))
-    train(**cfg, steps=4, out=str(tmp_path / "split"), resume=True)
-    load = lambda d: dict(np.load(tmp_path / d / "checkpoints" / "last.npz"))   # noqa: E731
-    a, b = load("straight"), load("split")
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    log = lambda d: open(tmp_path / d / "log.jsonl").read()   # noqa: E731
-    assert log("straight") == log("split")
+    assert_resume_is_exact(tmp_path, cfg, steps=4, stop=2)
     out = evaluate_checkpoint(str(tmp_path / "straight"), n=20)
     assert out["transform"] == "outline" and out["n_pairs"] == 20
     for k in ("pixel_agreement", "pixel_agreement_unpaired", "ink_iou", "ink_iou_unpaired"):

@@ -11,6 +11,7 @@ from tinygan import Tensor, data
 from tinygan.gans import create, sgan
 from tinygan.gans.sgan_nets import WNLinear
 from tinygan.train import train
+from resume_check import assert_resume_is_exact
 
 IMG = (1, 28, 28)
 TINY = dict(z_dim=8, d_hidden=(16, 8), g_hidden=(16,))
@@ -212,16 +213,7 @@ def test_resume_is_bit_for_bit(tmp_path):
     the linear decay a 3-step run decays over its own 3 steps (as every variant's does)."""
     cfg = dict(variant="sgan", data="mnist-subset", batch_size=4, progress=False,
                options=dict(TINY, lr_decay="none"))
-    train(**cfg, steps=6, out=str(tmp_path / "straight"))
-    train(**cfg, steps=3, out=str(tmp_path / "split"))
-    train(**cfg, steps=6, out=str(tmp_path / "split"), resume=True)
-    load = lambda d: dict(np.load(tmp_path / d / "checkpoints" / "last.npz"))   # noqa: E731
-    a, b = load("straight"), load("split")
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    log = lambda d: open(tmp_path / d / "log.jsonl").read()   # noqa: E731
-    assert log("straight") == log("split")
+    assert_resume_is_exact(tmp_path, cfg, steps=6, stop=3)
 
 
 def test_eval_reports_held_out_accuracy_and_the_baseline_s(tmp_path, capsys):
