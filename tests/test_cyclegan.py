@@ -11,6 +11,7 @@ from tinygan.gans import create
 from tinygan.gans.cyclegan import (PatchDiscriminator, ResnetGenerator, held_then_decayed,
                                    lsgan_d_loss, lsgan_g_loss)
 from tinygan.gans.image_pool import ImagePool
+from resume_check import assert_resume_is_exact
 
 SHAPE = (2, 32, 32)                   # two domains of 1-channel 32×32 images
 TINY = dict(ngf=4, ndf=4, n_blocks=1, pool_size=3)
@@ -210,19 +211,10 @@ def test_checkpoint_round_trip_and_exact_resume(tmp_path):
 def test_train_resume_evaluate_and_grid_on_mnist2thick(tmp_path):
     """The default data is mnist2thick; 4 steps in one go == 2 + resume 2 through train()
     (pools, Adam and the lr schedule carry over); eval on the 500 held-out digits."""
-    from tinygan.train import train
     cfg = dict(variant="cyclegan", batch_size=2, progress=False, options=TINY)
-    run = train(**cfg, steps=4, out=str(tmp_path / "straight"))
+    run, a = assert_resume_is_exact(tmp_path, cfg, steps=4, stop=2)
     assert run["data"] == "mnist2thick" and run["samples"].endswith(".png")
-    train(**cfg, steps=2, out=str(tmp_path / "split"))
-    train(**cfg, steps=4, out=str(tmp_path / "split"), resume=True)
-    load = lambda d: dict(np.load(tmp_path / d / "checkpoints" / "last.npz"))   # noqa: E731
-    a, b = load("straight"), load("split")
-    assert a.keys() == b.keys() and any(k.startswith("variant/pools/A") for k in a)
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    log = lambda d: open(tmp_path / d / "log.jsonl").read()   # noqa: E731
-    assert log("straight") == log("split")
+    assert any(k.startswith("variant/pools/A") for k in a)
 
     from tinygan.checkpoint import build_from_checkpoint
     from tinygan.data import load as load_data
