@@ -90,3 +90,8 @@ def upsample_nearest_naive(x, out_size):
         for w in range(OW):
             y[:, :, h, w] = x[:, :, (h * H) // OH, (w * W) // OW]
     return y
+
+
+def softplus(a):
+    """log(1 + e^a), computed without overflow: the NumPy oracle of the GAN losses' softplus."""
+    return np.logaddexp(0.0, a)

@@ -13,6 +13,7 @@ import tinygan
 from tinygan.autograd import Tensor
 from tinygan.gans import create, losses
 from tinygan.nn import Module, Parameter
+from oracles import softplus
 
 TOY = (2,)
 IMG = (1, 8, 8)
@@ -25,9 +26,6 @@ CONFIGS = {     # name: (data shape, config)
     "cgan": (TOY, dict(z_dim=3, toy_hidden=8)),
 }
 
-
-def softplus(a):
-    return np.logaddexp(0.0, a)
 
 
 def weights(net) -> list:
