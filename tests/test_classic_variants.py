@@ -27,7 +27,6 @@ CONFIGS = {     # name: (data shape, config)
 }
 
 
-
 def weights(net) -> list:
     return [p.data.copy() for p in net.parameters()]
 

@@ -28,7 +28,6 @@ def pairs(n=6, seed=0):
     return Tensor(np.random.default_rng(seed).uniform(-1, 1, (n, *SHAPE)).astype(np.float32))
 
 
-
 def model(seed=0):
     tinygan.manual_seed(seed)
     return create("cogan", SHAPE, config=TINY)

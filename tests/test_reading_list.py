@@ -28,7 +28,6 @@ def digits(n=6, seed=0):
     return Tensor(np.random.default_rng(seed).uniform(-1, 1, (n, *IMG)).astype(np.float32))
 
 
-
 def cross_entropy(logits, labels):
     lse = np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) + logits.max(1)
     return float(np.mean(lse - logits[np.arange(len(labels)), labels]))

@@ -28,7 +28,6 @@ def lse(a):
     return m + np.log(np.exp(a - m[:, None]).sum(1))
 
 
-
 LOGITS = np.array([[2.0, -1.0, 0.5], [-3.0, -2.5, -4.0], [0.0, 0.0, 0.0], [5.0, 1.0, -1.0]])
 
 
