@@ -366,12 +366,16 @@ def _ranks() -> tuple | None:
     return distributed.rank(), distributed.size()
 
 
-def _fail(command: str, e: BaseException, code: int) -> int:
-    """Report `e` in one line; under mpiexec name the rank, and stop every rank: the others
-    may be waiting for this one in a collective call, and would wait forever."""
+def _fail(command: str, e: BaseException, code: int, details: str = "") -> int:
+    """Report `e` in one line (then `details`, a traceback); under mpiexec name the rank, and
+    stop every rank: the others may be waiting for this one in a collective call, and would
+    wait forever.  The line goes first: MPI_Abort may cut off what the launcher has not yet
+    forwarded, and it is the line that says which rank failed and why."""
     ranks = _ranks()
     where = f"rank {ranks[0]} of {ranks[1]}: " if ranks else ""
-    print(f"tinygan {command}: {where}{e}", file=sys.stderr)
+    print(f"tinygan {command}: {where}{e}", file=sys.stderr, flush=True)
+    if details:
+        print(details, file=sys.stderr, end="", flush=True)
     if ranks:
         from . import distributed
         distributed.abort(code)
@@ -409,8 +413,8 @@ def main(argv=None) -> int:
         # every rank too; in one process it propagates as it always did.
         if isinstance(e, SystemExit) or not _ranks():
             raise
-        traceback.print_exc()
-        return _fail(args.command, f"{type(e).__name__}: {e}".rstrip(": "), 1)
+        return _fail(args.command, f"{type(e).__name__}: {e}".rstrip(": "), 1,
+                     details=traceback.format_exc())
 
 
 if __name__ == "__main__":

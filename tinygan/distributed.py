@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -113,6 +114,7 @@ def abort(code: int = 1) -> None:
     if comm is not None:
         sys.stdout.flush()
         sys.stderr.flush()
+        time.sleep(0.5)        # let the launcher forward what was just written before the kill
         comm.Abort(code)
 
 
