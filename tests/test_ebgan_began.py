@@ -35,10 +35,11 @@ def test_ebgan_losses_by_hand():
 
 
 def pt_by_hand(s):
+    """An all-zero code has no direction: its cosines count as 0 (as ε does in the op)."""
     n, total = len(s), 0.0
     for i in range(n):
         for j in range(n):
-            if i != j:
+            if i != j and np.any(s[i]) and np.any(s[j]):
                 total += (s[i] @ s[j] / (np.linalg.norm(s[i]) * np.linalg.norm(s[j]))) ** 2
     return total / (n * (n - 1))
 
@@ -73,8 +74,8 @@ def test_began_losses_k_update_and_convergence_by_hand():
     assert float(losses.began_k_update(np.array(0.9995), np.array(4.0), np.array(0.0), gamma, lam)) == 1.0
 
 
-CONFIGS = {"ebgan": dict(z_dim=4, ngf=4, ndf=4, code_dim=3),
-           "began": dict(z_dim=4, ngf=4, ndf=4, code_dim=3)}
+CONFIGS = {"ebgan": dict(z_dim=4, ngf=4, ndf=4, fc=8, code_dim=3),
+           "began": dict(z_dim=4, ngf=4, ndf=4, fc=8, code_dim=3)}
 
 
 def step_logs(name, **over):
@@ -129,6 +130,49 @@ def test_a_began_step_by_hand(monkeypatch, bn):
     assert logs["k"] == pytest.approx(np.clip(0.5 + 0.1 * (0.7 * lx - lg), 0, 1), rel=1e-6)
     assert logs["M"] == pytest.approx(lx + abs(0.7 * lx - lg), rel=1e-6)
     assert float(v.k) == logs["k"]
+
+
+@pytest.mark.parametrize("name", ["ebgan", "began"])
+@pytest.mark.parametrize("arch, pad_to", [("small", None), ("dcgan", 8)])
+def test_both_architectures_reconstruct_at_the_data_size_and_train(name, arch, pad_to):
+    v, x = step_logs(name, arch=arch)
+    assert v.pad_to == pad_to
+    net_x = v.to_net(x)
+    assert v.D(net_x).shape == net_x.shape                   # D reconstructs what it is shown
+    assert v.D.encode(net_x).shape == (4, 3)                 # ... through a code_dim-wide code
+    assert v.G(v.sample_z(4)).shape == net_x.shape
+    params = {"G": list(v.G.parameters()), "D": list(v.D.parameters())}
+    before = {net: [p.detach().numpy().copy() for p in ps] for net, ps in params.items()}
+    logs = v.train_step(x)
+    assert all(np.isfinite(float(val)) for val in logs.values())
+    for net, ps in params.items():                          # both players moved
+        assert any(not np.array_equal(b, p.detach().numpy()) for b, p in zip(before[net], ps)), net
+
+
+def test_the_small_autoencoder_is_shallow_and_checks_its_input_size():
+    from tinygan.gans.autoencoder_nets import ShallowAutoencoder
+    d = ShallowAutoencoder(1, (28, 28), nf=8, code_dim=5)
+    kinds = [type(m).__name__ for m in d.modules()]
+    assert kinds.count("Conv2d") == 1 and kinds.count("ConvTranspose2d") == 1
+    assert kinds.count("Linear") == 2
+    x = Tensor(RNG.uniform(-1, 1, (2, 1, 28, 28)).astype(np.float32))
+    assert d.encode(x).shape == (2, 5) and d(x).shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match="even"):
+        ShallowAutoencoder(1, (27, 28))
+    with pytest.raises(Exception, match="arch"):
+        create("ebgan", (1, 8, 8), config=dict(CONFIGS["ebgan"], arch="resnet"))
+
+
+def test_the_pulling_away_term_of_an_all_zero_code_is_finite():
+    """ReLU codes can be exactly zero: no direction, so no cosine, and no 0/0."""
+    s = RNG.standard_normal((4, 3))
+    s[1] = 0.0
+    t = Tensor(s, requires_grad=True)
+    pt = losses.pulling_away_term(t)
+    pt.backward()
+    assert np.isfinite(pt.item()) and np.isfinite(t.grad.numpy()).all()
+    rest = np.delete(s, 1, axis=0)      # the zero code's cosines are 0: only the others count
+    assert pt.item() == pytest.approx(pt_by_hand(rest) * (3 * 2) / (4 * 3), rel=1e-9)
 
 
 def test_energy_gans_are_listed(capsys):

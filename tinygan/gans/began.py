@@ -11,12 +11,13 @@ proportional controller k_t.  The paper's algorithm, per step:
     M_global = L(x) + |γ L(x) - L(G(z_G))|           (convergence: falls as samples improve)
 
 γ, the diversity ratio, trades diversity (high γ: D spends more effort on fakes' errors)
-against sharpness (low γ).  k_0 = 0, λ_k = 1e-3, γ = 0.5 are the paper's defaults; so are
-no batch norm, N_z = N_h = 64 and Adam(1e-4) (β1 = 0.5, the DCGAN value: the paper gives
-none).  Scaled down for 2 cores (docs/energy_gans.md): DCGAN-style k4 s2 strided convs and
-ReLU instead of the paper's 3×3 conv stacks, ELU and nearest-neighbour upsampling; and
-`batch_norm=true` (BN in both nets, DCGAN init) for runs of a few hundred steps, where the
-paper's BN-free nets at lr 1e-4 still draw flat grey.
+against sharpness (low γ).  k_0 = 0 and λ_k = 1e-3 are the paper's; γ = 0.75 is the upper
+end of the paper's range (0.3–0.7 on faces), chosen on MNIST by the γ comparison in
+docs/energy_gans.md.  Scaled down for 2 cores: instead of the paper's 3×3 conv stacks with
+ELU, the small nets of `ebgan` (`arch=small`, autoencoder_nets.py: InfoGAN's MNIST G, a
+shallow autoencoder D with a 32-wide code and BN; `arch=dcgan` for DCGAN-style nets), and
+Adam(2e-4, β1 = 0.5) with G five times faster (`g_lr_scale`): with the paper's BN-free nets
+and one rate of 1e-4, G still drew flat grey after hundreds of steps here.
 
 k_t is training state: saved in checkpoints and restored on resume.  Here the D update runs
 first and the G update sees the updated D (the paper updates both from the same θ).
@@ -28,9 +29,8 @@ import numpy as np
 from .. import backend, distributed
 from ..autograd import Tensor
 from . import losses
-from .autoencoder_nets import AutoencoderDiscriminator, ConvDecoder
+from .autoencoder_nets import ARCHS, energy_gan_nets
 from .base import Variant
-from .nets import dcgan_init_, padded_size
 from .registry import register
 
 
@@ -40,20 +40,21 @@ class BEGAN(Variant):
     paper = "Berthelot, Schumm & Metz 2017, BEGAN: Boundary Equilibrium Generative Adversarial Networks"
     summary = "autoencoder D, L1 losses, k_t equilibrium control (γ, λ_k), convergence measure M"
     data_kinds = ("image",)
-    default_steps = {"image": 600}
-    defaults = dict(z_dim=64, ngf=32, ndf=32, code_dim=64, gamma=0.5, lambda_k=1e-3, k0=0.0,
-                    batch_norm=False, lr=1e-4, beta1=0.5, beta2=0.999)
-    limits = dict(code_dim=">= 1", gamma="(0, 1]", lambda_k=">= 0", k0="[0, 1]")
+    default_steps = {"image": 3000}
+    defaults = dict(arch="small", z_dim=64, ngf=64, ndf=64, fc=1024, code_dim=32, gamma=0.75,
+                    lambda_k=1e-3, k0=0.0, batch_norm=True, lr=2e-4, g_lr_scale=5.0, beta1=0.5,
+                    beta2=0.999)
+    limits = dict(arch=ARCHS, fc=">= 1", code_dim=">= 1", gamma="(0, 1]", lambda_k=">= 0",
+                  k0="[0, 1]", g_lr_scale="> 0")
 
     def build(self):
-        c, C = self.config, self.data_shape[0]
-        self.pad_to = padded_size(max(self.data_shape[1:]))
-        bn = c["batch_norm"]
-        self.G = ConvDecoder(self.z_dim, C, self.pad_to, c["ngf"], batch_norm=bn)
-        self.D = AutoencoderDiscriminator(C, self.pad_to, c["ndf"], c["code_dim"], batch_norm=bn)
-        if bn:      # the DCGAN recipe whole: BN with its N(0, 0.02) init
-            self.G, self.D = dcgan_init_(self.G), dcgan_init_(self.D)
-        self.opt_G, self.opt_D = self.adam(self.G), self.adam(self.D)
+        c = self.config
+        bn = c["batch_norm"]        # both nets' BN (the small G always has it)
+        self.G, self.D, self.pad_to = energy_gan_nets(
+            c["arch"], self.z_dim, self.data_shape, c["ngf"], c["ndf"], c["code_dim"], c["fc"],
+            g_batch_norm=bn, d_batch_norm=bn)
+        self.opt_G = self.adam(self.G, lr=c["lr"] * c["g_lr_scale"])
+        self.opt_D = self.adam(self.D)
         self.k = self._on_device(c["k0"])
 
     def _on_device(self, value):

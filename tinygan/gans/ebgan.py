@@ -12,19 +12,20 @@ Once a fake's energy passes the margin, D no longer pushes on it: the hinge keep
 spending its capacity on making bad fakes ever worse.  The real and fake energies are logged
 (`energy_real`, `energy_fake`); their gap is what D is paid to keep open.
 
-Defaults: λ_PT = 0.1 (the paper's); nets, init, Adam(2e-4, β1 = 0.5) and BN in both nets as
-the DCGAN the paper builds its image models on.  The paper's margin (10 on MNIST) is for its
-energy ‖Dec(Enc(x)) - x‖ summed over pixels; here the energy is a per-pixel mean (at most 4
-for data in [-1, 1]), so the margin is rescaled to m = 1 (docs/energy_gans.md).
-`g_lr_scale` (G's learning rate as a multiple of `lr`) and `d_batch_norm` open two axes of
-the paper's grid search; their defaults (1, true) are the recipe above.
+Defaults: λ_PT = 0.1 (the paper's).  Nets (`arch=small`, autoencoder_nets.py): InfoGAN's
+MNIST generator and a shallow autoencoder D (one k4 s2 conv, a fully connected code of 32,
+BN); `arch=dcgan` is the DCGAN generator and a DCGAN autoencoder.  Adam(β1 = 0.5), D at
+2e-4, G five times faster (`g_lr_scale`: the paper grid-searched the two rates apart).  The
+paper's margin (10 on MNIST) is for its energy ‖Dec(Enc(x)) - x‖ over the whole image; here
+the energy is a per-pixel mean of squares (at most 4 for data in [-1, 1]), and m = 0.3 lies
+a few times above the real energies D reaches (docs/energy_gans.md has the runs that chose
+it: with m = 1 D pushed the fakes up faster than G could follow).
 """
 from __future__ import annotations
 
 from . import losses
-from .autoencoder_nets import AutoencoderDiscriminator
+from .autoencoder_nets import ARCHS, energy_gan_nets
 from .base import Variant
-from .nets import DCGANGenerator, dcgan_init_, padded_size
 from .registry import register
 
 
@@ -34,18 +35,18 @@ class EBGAN(Variant):
     paper = "Zhao, Mathieu & LeCun 2017, Energy-based Generative Adversarial Network"
     summary = "autoencoder D, energy = reconstruction MSE, margin hinge, pulling-away term"
     data_kinds = ("image",)
-    default_steps = {"image": 600}
-    defaults = dict(z_dim=100, ngf=32, ndf=32, code_dim=64, margin=1.0, pt_weight=0.1,
-                    lr=2e-4, g_lr_scale=1.0, d_batch_norm=True, beta1=0.5, beta2=0.999)
-    limits = dict(code_dim=">= 2", margin="> 0", pt_weight=">= 0", g_lr_scale="> 0")
+    default_steps = {"image": 2000}
+    defaults = dict(arch="small", z_dim=100, ngf=64, ndf=64, fc=1024, code_dim=32, margin=0.3,
+                    pt_weight=0.1, lr=2e-4, g_lr_scale=5.0, d_batch_norm=True, beta1=0.5,
+                    beta2=0.999)
+    limits = dict(arch=ARCHS, fc=">= 1", code_dim=">= 2", margin="> 0", pt_weight=">= 0",
+                  g_lr_scale="> 0")
 
     def build(self):
-        c, C = self.config, self.data_shape[0]
-        self.pad_to = padded_size(max(self.data_shape[1:]))
-        self.G = dcgan_init_(DCGANGenerator(self.z_dim, C, self.pad_to, c["ngf"]))
-        self.D = dcgan_init_(AutoencoderDiscriminator(C, self.pad_to, c["ndf"], c["code_dim"],
-                                                     batch_norm=c["d_batch_norm"]))
-        # G's learning rate may differ from D's: the paper grid-searched them apart.
+        c = self.config
+        self.G, self.D, self.pad_to = energy_gan_nets(
+            c["arch"], self.z_dim, self.data_shape, c["ngf"], c["ndf"], c["code_dim"], c["fc"],
+            d_batch_norm=c["d_batch_norm"])
         self.opt_G = self.adam(self.G, lr=c["lr"] * c["g_lr_scale"])
         self.opt_D = self.adam(self.D)
 

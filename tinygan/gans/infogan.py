@@ -36,7 +36,7 @@ from ..autograd import Tensor
 from ..tensor_factories import rand, randn
 from . import losses
 from .base import Variant
-from .nets import dcgan_init_, sequential_keeping_keys
+from .nets import InfoGenerator, dcgan_init_, sequential_keeping_keys
 from .registry import register
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -50,21 +50,6 @@ def gaussian_nll(c: Tensor, mu: Tensor, log_std: Tensor | None = None) -> Tensor
     else:
         nll = LOG_SQRT_2PI + log_std + 0.5 * ((c - mu) * (-log_std).exp()) ** 2
     return nll.sum() / c.shape[0]
-
-
-class InfoGenerator(nn.Module):
-    def __init__(self, latent_dim: int, channels: int, size: tuple, ngf: int = 64, fc: int = 1024):
-        super().__init__()
-        self.h, self.w, self.c0 = size[0] // 4, size[1] // 4, 2 * ngf
-        self.fc = sequential_keeping_keys(nn.Linear(latent_dim, fc), nn.BatchNormAct1d(fc),
-                                          nn.Linear(fc, self.c0 * self.h * self.w),
-                                          nn.BatchNormAct1d(self.c0 * self.h * self.w))
-        self.conv = sequential_keeping_keys(nn.ConvTranspose2d(self.c0, ngf, 4, 2, 1),
-                                            nn.BatchNormAct2d(ngf),
-                                            nn.ConvTranspose2d(ngf, channels, 4, 2, 1), nn.Tanh())
-
-    def forward(self, latent):
-        return self.conv(self.fc(latent).reshape(latent.shape[0], self.c0, self.h, self.w))
 
 
 class InfoDiscriminator(nn.Module):

@@ -116,12 +116,13 @@ def pulling_away_term(codes: Tensor) -> Tensor:
     the mean squared cosine between distinct codes; small when the fakes' codes point in
     different directions, so G is pushed away from producing one mode N times.  The diagonal
     (each cosine with itself, 1 up to rounding) is subtracted as computed, not as 1, so the
-    gradient is that of the off-diagonal sum exactly."""
+    gradient is that of the off-diagonal sum exactly.  A code of all zeros (ReLU codes can be)
+    has no direction: ε = 1e-12 under the square root makes its unit vector 0 instead of 0/0."""
     n = codes.shape[0]
     if n < 2:
         raise ValueError(f"pulling_away_term needs at least 2 codes, got {n}")
     s = codes.reshape(n, -1)
-    unit = s / (s * s).sum(dim=1, keepdim=True).sqrt()
+    unit = s / ((s * s).sum(dim=1, keepdim=True) + 1e-12).sqrt()
     cos = unit @ unit.T
     diag = (unit * unit).sum(dim=1)
     return ((cos * cos).sum() - (diag * diag).sum()) / (n * (n - 1))

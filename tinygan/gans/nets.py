@@ -131,6 +131,25 @@ class DCGANDiscriminator(nn.Module):
         return out.reshape(-1) if self.out_dim == 1 else out
 
 
+class InfoGenerator(nn.Module):
+    """latent (N, L) → image (N, C, H, W): InfoGAN's MNIST generator (Chen et al. 2016, Table 1),
+    FC `fc` · FC (2·ngf)·(H/4)·(W/4) · upconv ngf k4 s2 · upconv C k4 s2, BN and ReLU between,
+    tanh out.  Small and fast at 28×28 without padding; `infogan`, `ebgan` and `began` use it."""
+
+    def __init__(self, latent_dim: int, channels: int, size: tuple, ngf: int = 64, fc: int = 1024):
+        super().__init__()
+        self.h, self.w, self.c0 = size[0] // 4, size[1] // 4, 2 * ngf
+        self.fc = sequential_keeping_keys(nn.Linear(latent_dim, fc), nn.BatchNormAct1d(fc),
+                                          nn.Linear(fc, self.c0 * self.h * self.w),
+                                          nn.BatchNormAct1d(self.c0 * self.h * self.w))
+        self.conv = sequential_keeping_keys(nn.ConvTranspose2d(self.c0, ngf, 4, 2, 1),
+                                            nn.BatchNormAct2d(ngf),
+                                            nn.ConvTranspose2d(ngf, channels, 4, 2, 1), nn.Tanh())
+
+    def forward(self, latent):
+        return self.conv(self.fc(latent).reshape(latent.shape[0], self.c0, self.h, self.w))
+
+
 def dcgan_init_(module: nn.Module) -> nn.Module:
     """Radford et al.: conv weights ~ N(0, 0.02); BN scale ~ N(1, 0.02), shift 0."""
     for m in module.modules():
