@@ -20,6 +20,9 @@ class GAN(Variant):
     name = "gan"
     paper = "Goodfellow et al. 2014, Generative Adversarial Nets"
     summary = "MLP G and D, BCE (non-saturating G loss), Adam"
+    # digits: FD 377 -> 106 and the largest class 22 % -> 15 % from 2,000 to 6,000 steps
+    # (seed 0, about 2 minutes; docs/results.md)
+    default_steps = {"image": 6000}
     defaults = dict(z_dim=100, lr=2e-4, beta1=0.5, beta2=0.999, toy_hidden=128, r1=0.0,
                     **tricks.OPTIONS)
     limits = dict(tricks.LIMITS, r1=">= 0")    # r1=γ: R1 penalty γ/2·E‖∇x D(x)‖² (losses.py)
