@@ -14,11 +14,14 @@ train on 4,500 digits, score G(E(x)) on the 500 the classifier also held out.
 
     python scripts/compare_blur.py [--steps 300] [--batch-size 64] [--out runs/compare_blur]
     python scripts/compare_blur.py --recon bigan aae --steps 400   # held-out G(E(x)) scores
+    python scripts/compare_blur.py --sharpness a.npz b.npz         # of `tinygan sample --out X.npz`
 
 The first form trains ae, vae and dcgan for the same steps on the same 4,500 digits and writes
 OUT/compare_blur.png (rows: real, reconstructions, samples) and OUT/compare_blur.json
 (sharpness numbers).  `--recon NAME...` instead trains each encoding variant and scores its
 reconstructions of the 500 held-out digits (MSE, classifier accuracy), writing PNGs to OUT.
+`--sharpness FILE...` trains nothing: it prints edge and binary of samples already drawn (and
+of the real digits, for scale) — to compare runs, e.g. BEGAN's two γ (docs/energy_gans.md).
 """
 from __future__ import annotations
 
@@ -150,8 +153,16 @@ def main():
     p.add_argument("--recon", nargs="+", metavar="VARIANT", help="score held-out reconstructions instead")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config option for the --recon variants (value parsed as JSON when it can be)")
+    p.add_argument("--sharpness", nargs="+", metavar="NPZ",
+                   help="print the sharpness of samples from `tinygan sample --out FILE.npz`")
     a = p.parse_args()
-    if a.recon:
+    if a.sharpness:
+        real = datasets.load("mnist").x
+        print(json.dumps({"real digits": sharpness(real)}))
+        for path in a.sharpness:
+            with np.load(path, allow_pickle=False) as z:
+                print(json.dumps({path: sharpness(z["samples"])}))
+    elif a.recon:
         config = {}
         for kv in a.set:
             k, v = kv.split("=", 1)

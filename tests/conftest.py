@@ -30,3 +30,17 @@ def to_dev(device):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """The 5,000 digits shipped with tinygan, never the network; TINYGAN_DEBUG unset, so
+    errors read as a user sees them."""
+    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+    monkeypatch.delenv("TINYGAN_DEBUG", raising=False)
+
+
+@pytest.fixture
+def offline_empty_cache(offline, monkeypatch, tmp_path):
+    """`offline`, and a data cache of its own that starts empty."""
+    monkeypatch.setenv("TINYGAN_DATA", str(tmp_path / "cache"))

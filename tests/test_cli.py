@@ -15,11 +15,7 @@ from tinygan.cli import main
 from tinygan.gans import VARIANTS
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("TINYGAN_DATA", str(tmp_path / "cache"))      # an empty cache
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
-    monkeypatch.delenv("TINYGAN_DEBUG", raising=False)
+pytestmark = pytest.mark.usefixtures("offline_empty_cache")    # conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,7 @@ SHAPE = (1, 32, 64)
 TINY = dict(ngf=4, ndf=4, z_dim=8)
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline")    # conftest.py
 
 
 def pairs(n=6, seed=0):

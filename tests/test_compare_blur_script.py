@@ -44,3 +44,17 @@ def test_heldout_reconstruction_runs_and_writes_its_files(tmp_path):
     from tinygan.checkpoint import build_from_checkpoint       # the saved model loads back
     model, meta, _ = build_from_checkpoint(str(tmp_path / "ae.npz"))
     assert meta["variant"] == "ae" and model.z_dim == 2
+
+
+def test_sharpness_of_sample_files_from_the_command_line(tmp_path, offline):
+    import json
+    import subprocess
+    import sys
+    x = -np.ones((3, 1, 8, 8), np.float32)
+    x[..., 2:6, 3:5] = 1.0
+    np.savez(tmp_path / "s.npz", samples=x)
+    out = subprocess.run([sys.executable, str(SCRIPT), "--sharpness", str(tmp_path / "s.npz")],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert list(rows[0]) == ["real digits"] and 0.05 < rows[0]["real digits"]["edge"] < 0.2
+    assert rows[1][str(tmp_path / "s.npz")] == load_script().sharpness(x)

@@ -10,10 +10,7 @@ from tinygan.autograd import Tensor
 from tinygan.cli import main
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("TINYGAN_DATA", str(tmp_path / "cache"))
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline_empty_cache")    # conftest.py
 
 
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])

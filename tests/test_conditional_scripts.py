@@ -16,10 +16,7 @@ def load(name):
     return mod
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("TINYGAN_DATA", str(tmp_path / "cache"))
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline_empty_cache")    # conftest.py
 
 
 def test_dcgan_vs_torch_tinygan_side(tmp_path, capsys):

@@ -17,9 +17,7 @@ SHAPE = (2, 32, 32)                   # two domains of 1-channel 32×32 images
 TINY = dict(ngf=4, ndf=4, n_blocks=1, pool_size=3)
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline")    # conftest.py
 
 
 def batch(n=4, seed=0, shape=SHAPE):

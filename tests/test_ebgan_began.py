@@ -182,11 +182,6 @@ def test_energy_gans_are_listed(capsys):
     assert "ebgan" in out and "began" in out
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
-
-
 def arrays(ckpt_path):
     with np.load(ckpt_path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}

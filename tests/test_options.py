@@ -12,10 +12,7 @@ from tinygan.gans.options import Option
 from tinygan.train import train
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
-    monkeypatch.delenv("TINYGAN_DEBUG", raising=False)
+pytestmark = pytest.mark.usefixtures("offline")    # conftest.py
 
 
 BAD = [("lr=abc", "option lr takes a float > 0, got 'abc'"),

@@ -19,9 +19,7 @@ from resume_check import assert_resume_is_exact
 TINY = dict(ngf=4, ndf=4)
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline")    # conftest.py
 
 
 @pytest.fixture(scope="module")

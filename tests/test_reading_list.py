@@ -19,9 +19,7 @@ TINY = {"acgan": dict(ngf=4, ndf=4, z_dim=8),
         "sngan": dict(ngf=4, ndf=4, z_dim=8, n_dis=2)}
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline")    # conftest.py
 
 
 def digits(n=6, seed=0):

@@ -16,10 +16,7 @@ from tinygan.train import build_from_checkpoint, progress_fields, train
 SMALL = dict(toy_hidden=8, toy_layers=1)       # tiny toy nets: the recipe's other values stay
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
-    monkeypatch.delenv("TINYGAN_DEBUG", raising=False)
+pytestmark = pytest.mark.usefixtures("offline")    # conftest.py
 
 
 def meta_of(out):

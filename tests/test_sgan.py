@@ -18,9 +18,7 @@ IMG = (1, 28, 28)
 TINY = dict(z_dim=8, d_hidden=(16, 8), g_hidden=(16,))
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline")    # conftest.py
 
 
 def lse(a):

@@ -15,9 +15,7 @@ SHAPE = (2, 32, 32)                      # (LR stored Ã—4 | HR) of 1-channel 32Ã
 TINY = dict(nf=4, n_blocks=1, ndf=4, d_convs=2, pretrain_steps=2)
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline")    # conftest.py
 
 
 def pairs(n=4, seed=0):

@@ -16,9 +16,7 @@ IMAGE = dict(variant="dcgan", data="mnist-subset", batch_size=4, progress=False,
              options=dict(ngf=4, ndf=4))
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("TINYGAN_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("offline")    # conftest.py
 
 
 def arrays(ckpt_path):
