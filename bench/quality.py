@@ -67,7 +67,7 @@ ENTRIES = [
      "progressive 4→32, 250 steps a phase"),
     ("ae", "tinygan train ae", "baseline: samples of N(0, I) through the decoder"),
     ("vae", "tinygan train vae", "MLPs, Bernoulli likelihood"),
-    ("aae", "tinygan train aae", "MLPs, Gaussian prior, z 2-D"),
+    ("aae", "tinygan train aae", "MLPs, Gaussian prior, z 8-D"),
     ("bigan", "tinygan train bigan", "MLPs on joint (x, z)"),
     ("sgan", "tinygan train sgan", "semi-supervised: 100 labels, 1,000 digits held out"),
     ("gan-ring8", "tinygan train gan --data ring8", "MLP nets"),

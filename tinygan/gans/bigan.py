@@ -70,6 +70,8 @@ class BiGAN(Autoencoding, Variant):
     name = "bigan"
     paper = "Donahue et al. 2016, Adversarial Feature Learning (= ALI, Dumoulin et al. 2016)"
     summary = "G(z), E(x), D on joint pairs (x, z); z ~ U(-1,1)^50; MLPs 1024-1024; Adam(2e-4, 0.5)"
+    # digits, seed 0: FD 323 -> 113, largest class 26 % -> 17 % from 2,000 to 6,000 steps
+    default_steps = {"image": 6000}
     defaults = dict(z_dim=50, hidden=(1024, 1024), lr=2e-4, beta1=0.5, beta2=0.999)
 
     def build(self):
