@@ -256,7 +256,10 @@ WGAN_GP = ["wgan_gp", "--data", "ring8", "--steps", "5", "--batch-size", "64",
 DCGAN = ["dcgan", "--steps", "5", "--batch-size", "16", "--set", "ngf=8", "--set", "ndf=8"]
 # BEGAN's k moves with the batch's losses: a fast-moving k shows whether it follows the
 # global batch's (the same k on every rank) or each rank's own
+# (the BN-free DCGAN nets: with batch norm each rank's statistics differ, which is not what
+# this checks)
 BEGAN = ["began", "--steps", "5", "--batch-size", "16", "--set", "ngf=8", "--set", "ndf=8",
+         "--set", "arch=dcgan", "--set", "batch_norm=false",
          "--set", "code_dim=8", "--set", "k0=0.2", "--set", "lambda_k=0.05"]
 
 
