@@ -159,6 +159,9 @@ def test_the_small_autoencoder_is_shallow_and_checks_its_input_size():
     assert d.encode(x).shape == (2, 5) and d(x).shape == (2, 1, 28, 28)
     with pytest.raises(ValueError, match="even"):
         ShallowAutoencoder(1, (27, 28))
+    with pytest.raises(ValueError, match="multiples of 4, got 30x30"):
+        create("began", (1, 30, 30), config=CONFIGS["began"])
+    assert create("began", (1, 30, 30), config=dict(CONFIGS["began"], arch="dcgan")).pad_to == 32
     with pytest.raises(Exception, match="arch"):
         create("ebgan", (1, 8, 8), config=dict(CONFIGS["ebgan"], arch="resnet"))
 

@@ -122,6 +122,9 @@ def energy_gan_nets(arch: str, z_dim: int, data_shape: tuple, ngf: int, ndf: int
     the DCGAN autoencoder, images padded to the next power of two."""
     C, H, W = data_shape
     if arch == "small":
+        if H % 4 or W % 4:      # G doubles (H/4, W/4) twice: other sizes would not come back
+            raise ValueError(f"arch=small draws images whose sides are multiples of 4, got "
+                             f"{H}x{W}; use --set arch=dcgan (pads to a power of two)")
         G = InfoGenerator(z_dim, C, (H, W), ngf, fc)
         D = ShallowAutoencoder(C, (H, W), ndf, code_dim, batch_norm=d_batch_norm)
         pad_to = None

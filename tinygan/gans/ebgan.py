@@ -18,7 +18,7 @@ BN); `arch=dcgan` is the DCGAN generator and a DCGAN autoencoder.  Adam(β1 = 0.
 2e-4, G five times faster (`g_lr_scale`: the paper grid-searched the two rates apart).  The
 paper's margin (10 on MNIST) is for its energy ‖Dec(Enc(x)) - x‖ over the whole image; here
 the energy is a per-pixel mean of squares (at most 4 for data in [-1, 1]), and m = 0.3 lies
-a few times above the real energies D reaches (docs/energy_gans.md has the runs that chose
+about twice as high as the real energies D reaches (docs/energy_gans.md has the runs that chose
 it: with m = 1 D pushed the fakes up faster than G could follow).
 """
 from __future__ import annotations
