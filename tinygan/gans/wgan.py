@@ -43,6 +43,8 @@ class WGAN(_Wasserstein):
     defaults = dict(z_dim=100, arch="dcgan", ngf=64, ndf=64, lr=5e-5, clip=0.01, n_critic=5,
                     toy_hidden=128)
     limits = dict(clip="> 0")
+    recipes = {"image": dict(lr=2e-4)}
+    default_steps = {"image": 5000}
 
     def build(self):
         c = self.config
