@@ -64,7 +64,8 @@ class Unrolled(Variant):
     data_kinds = ("toy",)
     default_steps = {"toy": 5000}     # the paper's figure: 25,000 (docs/unrolled.md: why)
     # Batch 128 (the paper's: 512): the default 5,000 steps at 64 cover 1, 0 and 5 of ring8's
-    # 8 modes on seeds 0-2; at 128 the runs of docs/unrolled.md covered 8, 0 and 7 by step 4,500.
+    # 8 modes on seeds 0-2; at 128 the runs of docs/unrolled.md covered 8, 0 and 7 by step 4,500,
+    # and the default command now covers 8, 1 and 2 at step 5,000 (docs/unrolled.md).
     default_batch_size = {"toy": 128}
 
     def build(self):
