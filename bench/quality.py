@@ -16,6 +16,8 @@ sample grid of each entry's seed 0 is copied to docs/scoreboard/ENTRY.png.
   python -m bench.quality --only dcgan,gan-ring8 --seeds 3   # 3 = seeds 0 1 2; or 0,4
   python -m bench.quality --list             # the entries, their commands, what is stored
   python -m bench.quality --render           # rewrite the docs from the stored records only
+  python -m bench.quality --rescore --only lapgan --seeds 2,   # score a stored run again (its
+                                             # eval failed); trains nothing
   python -m bench.quality --quick            # 3 steps each, into a temporary folder: a smoke
                                              # test of the whole pipeline; touches nothing tracked
 
@@ -199,6 +201,24 @@ def run_one(name: str, command: str, seed: int, out_dir: str, quick: bool, env: 
     return record
 
 
+def rescore_one(record: dict, env: dict) -> dict:
+    """A stored record's run scored again, nothing trained (its eval failed — killed for memory,
+    say — or the metrics changed): the training fields stay; the eval, its date and the commit
+    that scored it are new."""
+    run = record.get("run")
+    if not run or not os.path.isdir(os.path.join(ROOT, run)):
+        return dict(record, error=f"no run folder to score ({run or 'the training failed'})")
+    words = eval_words(record["command"], run, record.get("quick", False))
+    record = {k: v for k, v in record.items() if k != "error"}
+    record.update(eval_command=shlex.join(words), eval_commit=env["commit"],
+                  eval_date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    p = _tinygan(words)
+    if p.returncode != 0:
+        return dict(record, error=f"eval exit {p.returncode}: {p.stderr.strip()[-500:]}")
+    record["eval"] = json.loads(p.stdout)
+    return record
+
+
 # ---------------------------------------------------------------------------------------
 # Tables from stored records
 
@@ -349,7 +369,12 @@ def parse_args(argv):
                     help="the runs' folder (default runs/scoreboard; with --quick a new temporary one)")
     ap.add_argument("--list", action="store_true", help="print the entries and their stored seeds")
     ap.add_argument("--render", action="store_true", help="rewrite the docs from the stored records; train nothing")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score the stored records' runs again (an eval that failed), then rewrite the "
+                         "docs; train nothing")
     args = ap.parse_args(argv)
+    if args.rescore and args.quick:
+        ap.error("--rescore scores the stored records; --quick stores none")
     names = [n for n, _, _ in ENTRIES]
     args.entries = names if args.only is None else [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [n for n in args.entries if n not in names]
@@ -387,9 +412,19 @@ def main(argv=None) -> int:
     failed = []
     start = time.perf_counter()
     for i, (name, seed) in enumerate(jobs, 1):
-        print(f"[{i}/{len(jobs)}] {name} seed {seed}: {commands[name]} --seed {seed}", flush=True)
-        rec = run_one(name, commands[name], seed, out, args.quick, env)
         path = os.path.join(results, name, f"seed{seed}.json")
+        if args.rescore:
+            if not os.path.isfile(path):
+                failed.append(f"{name} seed {seed}")
+                print(f"[{i}/{len(jobs)}] {name} seed {seed}: no record to rescore", flush=True)
+                continue
+            with open(path) as f:
+                rec = json.load(f)
+            print(f"[{i}/{len(jobs)}] {name} seed {seed}: tinygan eval {rec.get('run')}", flush=True)
+            rec = rescore_one(rec, env)
+        else:
+            print(f"[{i}/{len(jobs)}] {name} seed {seed}: {commands[name]} --seed {seed}", flush=True)
+            rec = run_one(name, commands[name], seed, out, args.quick, env)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             json.dump(rec, f, indent=1)

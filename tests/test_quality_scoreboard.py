@@ -149,3 +149,24 @@ def test_quick_runs_the_pipeline_and_touches_nothing_tracked(tmp_path):
     assert _row(table, "ae").split("|")[3].strip() == "0"
     assert "[seed 0](pictures/gan-ring8.png)" in _row(table, "gan-ring8")
     assert "2 of 2 runs" in r.stdout
+
+
+def test_rescore_scores_a_stored_run_again_and_keeps_its_training_fields(tmp_path):
+    from tinygan.cli import main
+    run = str(tmp_path / "run")
+    assert main(["train", "gan", "--data", "ring8", "--steps", "2", "--batch-size", "8",
+                 "--out", run, "--quiet"]) == 0
+    env = dict(commit="fedcba9876")
+    failed = _record("gan-ring8", 0, command="tinygan train gan --data ring8 --seed 0", run=run,
+                     steps=2, error="eval exit -9: ")       # killed for memory while scoring
+    rec = quality.rescore_one(failed, env)
+    assert "error" not in rec
+    assert rec["eval"]["n_samples"] == quality.TOY_EVAL_N and rec["eval"]["step"] == 2
+    assert rec["eval_commit"] == "fedcba9876" and rec["eval_date"] > rec["date"]
+    assert rec["commit"] == "abc" and rec["train_seconds"] == 50.0    # the training's, kept
+    assert rec["eval_command"] == f"tinygan eval {run} --n {quality.TOY_EVAL_N}"
+    gone = quality.rescore_one(dict(failed, run=str(tmp_path / "deleted")), env)
+    assert gone["error"].startswith("no run folder to score")
+    r = subprocess.run([sys.executable, "-m", "bench.quality", "--rescore", "--quick"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--quick stores none" in r.stderr
