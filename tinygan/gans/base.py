@@ -384,9 +384,10 @@ class Variant:
             return None
         return Tensor(backend.to_device(np.arange(n) % self.num_classes, self.device))
 
-    # Samples generated per forward pass.  All z are drawn first, so the chunks change no sample;
-    # they bound the memory: `tinygan eval`'s 2,000 digits through lapgan's nets in one batch
-    # peaked at 13 GB (the convolutions' column buffers grow with the batch).
+    # Samples generated per forward pass.  All z are drawn first and the nets are in eval mode,
+    # so the chunks change no sample (but for the last bits of a sum's rounding); they bound the
+    # memory: `tinygan eval`'s 2,000 digits through lapgan's nets in one batch were killed at
+    # 13 GB (the convolutions' column buffers grow with the batch), in chunks they peak at 2 GB.
     sample_chunk = 250
 
     def sample(self, n: int, z: Tensor | None = None, y: Tensor | None = None) -> np.ndarray:
@@ -398,9 +399,9 @@ class Variant:
         self.eval()
         try:
             with no_grad():
-                parts = [backend.as_numpy(self.generate(z[i:i + self.sample_chunk],
-                                                        None if y is None else y[i:i + self.sample_chunk]).data)
-                         for i in range(0, max(z.shape[0], 1), self.sample_chunk)]
+                step = self.sample_chunk
+                parts = [backend.as_numpy(self.generate(z[i:i + step], None if y is None else y[i:i + step]).data)
+                         for i in range(0, max(z.shape[0], 1), step)]
         finally:
             for k, m in self.nets().items():
                 m.train(modes[k])
