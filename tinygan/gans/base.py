@@ -400,11 +400,12 @@ class Variant:
         try:
             with no_grad():
                 step = self.sample_chunk
-                parts = [backend.as_numpy(self.generate(z[i:i + step], None if y is None else y[i:i + step]).data)
+                parts = [self.generate(z[i:i + step], None if y is None else y[i:i + step])
                          for i in range(0, max(z.shape[0], 1), step)]
         finally:
             for k, m in self.nets().items():
                 m.train(modes[k])
+        parts = [backend.as_numpy(x.data) for x in parts]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def nets(self) -> dict:
