@@ -109,3 +109,20 @@ def test_eval_of_a_conditional_run_reports_class_agreement(cgan_runs, capsys):
     m = json.loads(capsys.readouterr().out)
     assert 0 <= m["class_agreement"] <= 1 and len(m["class_agreement_per_class"]) == 10
     assert {"frechet_distance", "inception_score", "class_histogram"} <= set(m)
+
+
+def test_sample_in_chunks_keeps_each_label_with_its_z():
+    # `sample` runs the generator on a few samples at a time (memory); the chunks must change
+    # no sample and keep y[i] with z[i].
+    cg = gans.create("cgan", (1, 28, 28), num_classes=10, config=dict(arch="dcgan", ngf=4, z_dim=8))
+    z = Tensor(np.random.default_rng(1).standard_normal((11, 8)).astype(np.float32))
+    y = Tensor(np.random.default_rng(2).integers(0, 10, 11))
+    whole = cg.sample(11, z=z, y=y)
+    calls, generate = [], cg.generate
+    cg.generate = lambda zz, yy: calls.append((zz.shape[0], yy.shape[0])) or generate(zz, yy)
+    cg.sample_chunk = 4
+    chunked = cg.sample(11, z=z, y=y)
+    assert calls == [(4, 4), (4, 4), (3, 3)]
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
+    one = cg.sample(1, z=z[5:6], y=y[5:6])                      # sample 5 alone: same picture
+    np.testing.assert_allclose(one[0], whole[5], rtol=1e-5, atol=1e-6)
