@@ -65,8 +65,8 @@ ENTRIES = [
     ("lapgan", "tinygan train lapgan --steps 3000 --batch-size 32 --set ngf=32 --set ndf=32 "
                "--set optimizer=adam --set lr=2e-4 --set lr0=1e-3",
      "quarter-width residual nets: the paper's take 9 s a step here"),
-    ("pggan", "tinygan train pggan --steps 2000 --batch-size 32 --set fmaps=48 --set n_critic=2",
-     "progressive 4→32, 250 steps a phase"),
+    ("pggan", "tinygan train pggan --steps 3500 --batch-size 32 --set fmaps=48 --set n_critic=2",
+     "progressive 4→32, 250 steps a phase, then 32×32 to the end"),
     ("ae", "tinygan train ae", "baseline: samples of N(0, I) through the decoder"),
     ("vae", "tinygan train vae", "MLPs, Bernoulli likelihood"),
     ("aae", "tinygan train aae", "MLPs, Gaussian prior, z 8-D"),
