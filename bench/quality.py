@@ -206,8 +206,9 @@ def rescore_one(record: dict, env: dict) -> dict:
     say — or the metrics changed): the training fields stay; the eval, its date and the commit
     that scored it are new."""
     run = record.get("run")
-    if not run or not os.path.isdir(os.path.join(ROOT, run)):
-        return dict(record, error=f"no run folder to score ({run or 'the training failed'})")
+    if not run or not os.path.isdir(os.path.join(ROOT, run)):     # keep what went wrong before
+        before = f"; before: {record['error']}" if record.get("error") else ""
+        return dict(record, error=f"no run folder to score ({run or 'the training failed'}){before}")
     words = eval_words(record["command"], run, record.get("quick", False))
     record = {k: v for k, v in record.items() if k != "error"}
     record.update(eval_command=shlex.join(words), eval_commit=env["commit"],

@@ -167,6 +167,8 @@ def test_rescore_scores_a_stored_run_again_and_keeps_its_training_fields(tmp_pat
     assert rec["eval_command"] == f"tinygan eval {run} --n {quality.TOY_EVAL_N}"
     gone = quality.rescore_one(dict(failed, run=str(tmp_path / "deleted")), env)
     assert gone["error"].startswith("no run folder to score")
+    untrained = quality.rescore_one(_record("gan-ring8", 1, command="x", error="train exit 1: boom"), env)
+    assert untrained["error"] == "no run folder to score (the training failed); before: train exit 1: boom"
     r = subprocess.run([sys.executable, "-m", "bench.quality", "--rescore", "--quick"], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 2 and "--quick stores none" in r.stderr
